@@ -1,0 +1,29 @@
+# Shared helpers for the scripts in this folder. Source it; do not run it.
+# shellcheck shell=bash
+
+FACE_REC_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# Caches that outlive a clone (so a second clone, or CI, does not redo slow work).
+FACE_REC_CACHE="${FACE_REC_CACHE:-/var/cache/face_rec}"
+FACE_REC_VENV="${FACE_REC_VENV:-$FACE_REC_ROOT/.venv}"
+# Everything the project starts carries this label, so teardown finds it and nothing else.
+FACE_REC_LABEL="org.face-rec.testhost"
+TESTHOST_IMAGE="face-rec/debian12"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+require_root() {
+  [ "$(id -u)" -eq 0 ] || die "run this as root (it installs Debian packages and starts Docker's engine): sudo $0 $*"
+}
+
+# The Debian mirror this machine's apt already uses, so debootstrap needs no URL of its own.
+debian_mirror() {
+  local uri
+  uri=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null)
+  [ -n "$uri" ] || uri=$(awk '$1 == "deb" && $3 ~ /^(bookworm|trixie)$/ {print $2; exit}' /etc/apt/sources.list 2>/dev/null)
+  [ -n "$uri" ] || die "cannot find a Debian mirror in /etc/apt/sources.list.d/debian.sources or /etc/apt/sources.list"
+  printf '%s\n' "$uri"
+}
+
+# Hash of files, for "rebuild only when the recipe changes".
+hash_files() { cat "$@" | sha256sum | cut -c1-12; }

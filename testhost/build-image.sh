@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Build the test-host image (Debian 12 + systemd + a sudo login user) once; rebuild only
+# when this recipe changes. Prints the image name. Needs root, debootstrap and a Docker engine.
+set -euo pipefail
+source "$(dirname "$0")/../scripts/lib.sh"
+require_root
+here="$FACE_REC_ROOT/testhost"
+suite="${TESTHOST_SUITE:-bookworm}"
+
+recipe_hash=$(hash_files "$here/build-image.sh" "$here/packages.txt" "$here/Dockerfile")
+image="$TESTHOST_IMAGE:$recipe_hash"
+
+if docker image inspect "$image" >/dev/null 2>&1; then
+  docker tag "$image" "$TESTHOST_IMAGE:latest"
+  echo "$image"
+  exit 0
+fi
+
+command -v debootstrap >/dev/null || die "debootstrap is missing: run scripts/bootstrap.sh (or apt-get install debootstrap)"
+
+# The rootfs depends only on the suite and the package list: cache it as a tarball.
+rootfs_hash=$(printf '%s\n' "$suite" | cat - "$here/packages.txt" | sha256sum | cut -c1-12)
+rootfs_tar="$FACE_REC_CACHE/testhost/rootfs-$suite-$rootfs_hash.tar"
+if [ ! -s "$rootfs_tar" ]; then
+  mkdir -p "$(dirname "$rootfs_tar")"
+  work=$(mktemp -d "$FACE_REC_CACHE/testhost/debootstrap.XXXXXX")
+  trap 'rm -rf "$work"' EXIT
+  log "debootstrap $suite (about 3 minutes, once)"
+  debootstrap --variant=minbase --include="$(paste -sd, "$here/packages.txt")" \
+    "$suite" "$work/rootfs" "$(debian_mirror)" > "$work/debootstrap.log" 2>&1 \
+    || { tail -n 30 "$work/debootstrap.log" >&2; die "debootstrap failed (log above)"; }
+  # apt clean: the image need not carry the downloaded .debs.
+  rm -rf "$work/rootfs/var/cache/apt/archives/"*.deb "$work/rootfs/var/lib/apt/lists/"*
+  tar -C "$work/rootfs" -cf "$rootfs_tar.part" .
+  mv "$rootfs_tar.part" "$rootfs_tar"
+  rm -rf "$work"
+  trap - EXIT
+fi
+
+base="$TESTHOST_IMAGE-rootfs:$rootfs_hash"
+if ! docker image inspect "$base" >/dev/null 2>&1; then
+  log "docker import $base"
+  docker import --change "LABEL org.face-rec.image=rootfs" "$rootfs_tar" "$base" >/dev/null
+fi
+
+log "docker build $image"
+build_log=$(mktemp)
+DOCKER_BUILDKIT=0 docker build --quiet --label org.face-rec.image=testhost \
+  --build-arg "BASE=$base" -t "$image" "$here" >"$build_log" 2>&1 \
+  || { cat "$build_log" >&2; rm -f "$build_log"; die "docker build of the test-host image failed"; }
+rm -f "$build_log"
+docker tag "$image" "$TESTHOST_IMAGE:latest"
+# Older recipes' images are of no further use.
+docker image ls --format '{{.Repository}}:{{.Tag}}' "$TESTHOST_IMAGE" \
+  | grep -v -x -e "$image" -e "$TESTHOST_IMAGE:latest" | xargs -r docker rmi >/dev/null 2>&1 || true
+echo "$image"
