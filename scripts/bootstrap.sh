@@ -31,5 +31,16 @@ if [ ! -e "$stamp" ]; then
   touch "$stamp"
 fi
 
+# The app and real dlib in the same venv, for the app's tests.
+app_stamp="$FACE_REC_VENV/.app-$(hash_files "$FACE_REC_ROOT/app/requirements.txt" "$FACE_REC_ROOT/app/pyproject.toml")"
+if [ ! -e "$app_stamp" ]; then
+  wheel=$("$FACE_REC_ROOT/scripts/controller-dlib.sh" "$FACE_REC_VENV/bin/python")
+  log "app and its pinned dependencies into $FACE_REC_VENV"
+  "$FACE_REC_VENV/bin/pip" install -q "$wheel"
+  "$FACE_REC_VENV/bin/pip" install -q -r "$FACE_REC_ROOT/app/requirements.txt" -e "$FACE_REC_ROOT/app"
+  rm -f "$FACE_REC_VENV"/.app-*
+  touch "$app_stamp"
+fi
+
 "$FACE_REC_ROOT/scripts/dockerd.sh"
 "$FACE_REC_ROOT/testhost/build-image.sh" >/dev/null

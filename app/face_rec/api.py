@@ -1,0 +1,38 @@
+"""JSON API, /api/v1/. Errors come back as {"error": {"status", "message"}}."""
+
+from flask import Blueprint, abort, current_app, jsonify
+
+from face_rec.main import match_photo, parse_match_request
+
+bp = Blueprint("api", __name__)
+
+
+def _catalog():
+    return current_app.extensions["face_rec"].snapshot().catalog
+
+
+@bp.post("/match")
+def match():
+    data, cast, k = parse_match_request()
+    image, faces = match_photo(data, cast, k)
+    height, width = image.shape[:2]
+    return jsonify(
+        image={"width": width, "height": height}, cast=cast, k=k,
+        faces=[{"number": f.number, "box": dict(zip(("top", "right", "bottom", "left"), f.box)),
+                "matches": f.matches} for f in faces])
+
+
+@bp.get("/casts")
+def casts():
+    return jsonify(casts=[{"slug": c.slug, "title": c.title, "description": c.description,
+                           "members": len(c.members)} for c in _catalog().values()])
+
+
+@bp.get("/casts/<cast_slug>")
+def cast(cast_slug):
+    found = _catalog().get(cast_slug)
+    if found is None:
+        abort(404, description=f"unknown cast '{cast_slug}'")
+    return jsonify(slug=found.slug, title=found.title, description=found.description, members=[
+        {"slug": m.slug, "name": m.name, "role": m.role,
+         "photos": [f"/media/{found.slug}/{m.slug}/{p}" for p in m.photos]} for m in found.members.values()])

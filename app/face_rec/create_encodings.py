@@ -1,0 +1,141 @@
+"""create_encodings: turn every cast's photos into 128-d encodings, incrementally.
+
+Only new or changed photos are encoded (a photo whose size and mtime are unchanged is not even
+read); removed photos drop out. Each cast's file is replaced atomically, so a running app sees
+the old encodings or the new ones. The last line says `encodings: changed` or
+`encodings: unchanged`, for scripts (and Ansible's changed_when) to read.
+"""
+
+import argparse
+import hashlib
+import multiprocessing
+import os
+import pathlib
+import sys
+import time
+
+import numpy as np
+
+from face_rec import browse_casts, settings
+from face_rec.face_compare import (CastEncodings, ImageError, face_encodings, face_locations, load_image,
+                                   read_cast_encodings, write_cast_encodings)
+
+
+def encode_photo(job):
+    """(member, photo, path, hash, size, mtime, max_side, max_pixels) -> (job, encoding or None, reason)."""
+    path, max_side, max_pixels = job[2], job[6], job[7]
+    try:
+        image = load_image(pathlib.Path(path).read_bytes(), max_pixels)
+    except (ImageError, OSError) as error:
+        return job, None, f"unreadable: {error}"
+    boxes = face_locations(image, max_side)
+    if not boxes:
+        return job, None, "no face found"
+    if len(boxes) > 1:
+        return job, None, f"{len(boxes)} faces found; a reference photo must show one"
+    return job, face_encodings(image, boxes)[0], ""
+
+
+def plan_cast(cast, cast_dir, previous):
+    """Split the cast's photos into kept rows (unchanged), skipped ones still valid, and jobs."""
+    known = {(str(m), str(p)): i for i, (m, p) in enumerate(zip(previous.members, previous.photos))}
+    kept, skipped, jobs = [], {}, []
+    for member in cast.members.values():
+        for photo in member.photos:
+            path = cast_dir / member.slug / photo
+            stat = path.stat()
+            key = (member.slug, photo)
+            row = known.get(key)
+            if row is not None and previous.sizes[row] == stat.st_size and previous.mtimes[row] == stat.st_mtime_ns:
+                kept.append(row)
+                continue
+            old_skip = previous.skipped.get(key)
+            if old_skip and old_skip[1] == stat.st_size and old_skip[2] == stat.st_mtime_ns:
+                skipped[key] = old_skip
+                continue
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            if row is not None and previous.hashes[row] == digest:  # touched, not changed
+                kept.append(row)
+                continue
+            jobs.append((member.slug, photo, str(path), digest, stat.st_size, stat.st_mtime_ns))
+    return kept, skipped, jobs
+
+
+def update_cast(cast, cast_dir, out_path, pool, options, log):
+    """Bring one cast's encodings file up to date; return (added, removed, skipped photos)."""
+    previous = read_cast_encodings(out_path) if out_path.exists() else CastEncodings.empty()
+    kept, skipped, jobs = plan_cast(cast, cast_dir, previous)
+    rows = {"encodings": [previous.encodings[i] for i in kept], "members": [str(previous.members[i]) for i in kept],
+            "photos": [str(previous.photos[i]) for i in kept], "hashes": [str(previous.hashes[i]) for i in kept],
+            "sizes": [int(previous.sizes[i]) for i in kept], "mtimes": [int(previous.mtimes[i]) for i in kept]}
+    new_skips = []
+    work = [job + (options.max_side, options.max_pixels) for job in jobs]
+    for done, (job, encoding, reason) in enumerate(pool.imap_unordered(encode_photo, work) if work else [], 1):
+        member, photo, _, digest, size, mtime = job[:6]
+        log(f"  [{done}/{len(work)}] {cast.slug}/{member}/{photo}" + (f": skipped, {reason}" if reason else ""))
+        if encoding is None:
+            skipped[(member, photo)] = (digest, size, mtime, reason)
+            new_skips.append(f"{member}/{photo}: {reason}")
+            continue
+        for name, value in zip(("encodings", "members", "photos", "hashes", "sizes", "mtimes"),
+                               (encoding, member, photo, digest, size, mtime)):
+            rows[name].append(value)
+    current = {(m.slug, p) for m in cast.members.values() for p in m.photos}
+    removed = sum(1 for key in zip(map(str, previous.members), map(str, previous.photos)) if key not in current)
+    changed = bool(jobs) or removed > 0 or set(skipped) != set(previous.skipped) or not out_path.exists()
+    if changed:
+        write_cast_encodings(out_path, CastEncodings(
+            np.asarray(rows["encodings"], dtype=np.float32).reshape(-1, 128), np.asarray(rows["members"], dtype=str),
+            np.asarray(rows["photos"], dtype=str), np.asarray(rows["hashes"], dtype=str),
+            np.asarray(rows["sizes"], dtype=np.int64), np.asarray(rows["mtimes"], dtype=np.int64), skipped))
+    return changed, len(jobs) - len(new_skips), removed, new_skips, len(rows["members"])
+
+
+def main(argv=None):
+    config = settings.load()
+    parser = argparse.ArgumentParser(prog="create_encodings", description=__doc__.splitlines()[0])
+    parser.add_argument("--casts-dir", default=config["CASTS_DIR"])
+    parser.add_argument("--encodings-dir", default=config["ENCODINGS_DIR"])
+    parser.add_argument("--jobs", type=int, default=os.cpu_count(), help="worker processes (default: all cores)")
+    parser.add_argument("--max-side", type=int, default=config["MAX_IMAGE_SIDE"])
+    parser.add_argument("--quiet", action="store_true", help="no per-photo progress")
+    options = parser.parse_args(argv)
+    options.max_pixels = config["MAX_IMAGE_PIXELS"]
+    started = time.monotonic()
+
+    def log(message):
+        if not options.quiet:
+            print(message, file=sys.stderr, flush=True)
+
+    casts_dir, encodings_dir = pathlib.Path(options.casts_dir), pathlib.Path(options.encodings_dir)
+    if not casts_dir.is_dir():
+        parser.error(f"casts dir {casts_dir} does not exist")
+    try:
+        # Validate every cast before writing anything: a bad folder loses nothing.
+        catalog = browse_casts.load_catalog(casts_dir)
+    except browse_casts.CastError as error:
+        print(f"create_encodings: {error}", file=sys.stderr)
+        return 2
+
+    any_change = False
+    # fork: workers inherit the loaded dlib models instead of loading them again.
+    with multiprocessing.get_context("fork").Pool(max(1, options.jobs)) as pool:
+        for cast in catalog.values():
+            changed, added, removed, skips, total = update_cast(
+                cast, casts_dir / cast.slug, encodings_dir / f"{cast.slug}.npz", pool, options, log)
+            any_change |= changed
+            summary = f"+{added} -{removed}, {total} encodings" if changed else f"up to date, {total} encodings"
+            print(f"{cast.slug}: {summary}")
+            for skip in skips:
+                print(f"{cast.slug}: skipped {skip}")
+    for stale in sorted(encodings_dir.glob("*.npz")) if encodings_dir.is_dir() else []:
+        if stale.stem not in catalog:
+            stale.unlink()
+            any_change = True
+            print(f"{stale.stem}: cast removed, encodings deleted")
+    print(f"encodings: {'changed' if any_change else 'unchanged'} ({time.monotonic() - started:.2f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

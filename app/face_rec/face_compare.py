@@ -1,0 +1,264 @@
+"""Faces in a photo, and the known faces closest to them.
+
+Photos are decoded in memory with Pillow, downscaled for detection, and encoded with
+face_recognition (dlib). Known encodings live in one FaceIndex per process, searched with one
+matrix product per query.
+"""
+
+import dataclasses
+import io
+import math
+import os
+import pathlib
+import tempfile
+import warnings
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+ACCEPTED_FORMATS = frozenset({"JPEG", "PNG", "WEBP"})
+ENCODING_SIZE = 128
+
+
+def load_models():
+    """face_recognition, with dlib's models loaded (~100 MB, a few seconds): imported on first
+    use, so a command with nothing to encode does not pay for it."""
+    import face_recognition  # noqa: PLC0415
+
+    # face_recognition turns this on when imported; we want truncated uploads refused.
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    return face_recognition
+
+
+class ImageError(ValueError):
+    """A photo we cannot use, with the HTTP status that says why."""
+
+    def __init__(self, message, status=400):
+        super().__init__(message)
+        self.status = status
+
+
+def load_image(data, max_pixels):
+    """Decode JPEG, PNG or WebP bytes into an RGB uint8 array, EXIF rotation applied.
+
+    Refuses what is empty, not an image, truncated, or larger than max_pixels (checked from the
+    header, before anything is decoded, so a decompression bomb costs nothing)."""
+    if not data:
+        raise ImageError("the uploaded file is empty")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(data))
+        except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+            image = None
+        except OSError as error:
+            raise ImageError(f"the image cannot be read: {error}") from error
+        if image is None:
+            # Pillow refuses very large images at open; tell that apart from non-images.
+            size = _header_size(data)
+            if size is None:
+                raise ImageError("not an image: send a JPEG, PNG or WebP photo", status=415)
+            raise ImageError(f"the image is {size[0]}x{size[1]} pixels; at most {max_pixels:,} pixels are accepted",
+                             status=413)
+        if image.format not in ACCEPTED_FORMATS:
+            raise ImageError(f"{image.format} images are not accepted: send a JPEG, PNG or WebP photo", status=415)
+        width, height = image.size
+        if width * height > max_pixels:
+            raise ImageError(f"the image is {width}x{height} pixels; at most {max_pixels:,} pixels are accepted",
+                             status=413)
+        try:
+            image.load()
+        except (OSError, SyntaxError, ValueError) as error:
+            raise ImageError("the image is truncated or corrupt") from error
+    return to_rgb(ImageOps.exif_transpose(image))
+
+
+def _header_size(data):
+    """(width, height) from an image header Pillow refused as too large, else None."""
+    saved = Image.MAX_IMAGE_PIXELS
+    try:
+        Image.MAX_IMAGE_PIXELS = None
+        with Image.open(io.BytesIO(data)) as image:
+            return image.size
+    except (UnidentifiedImageError, OSError):
+        return None
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+
+
+def to_rgb(image):
+    """An RGB uint8 array from any Pillow mode: grayscale, CMYK, 16-bit, palette, alpha."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        # 16-bit and float: scale to 8 bits instead of clipping everything to white.
+        array = np.asarray(image, dtype=np.float32)
+        peak = float(array.max()) or 1.0
+        image = Image.fromarray((array * (255.0 / peak)).astype(np.uint8), mode="L")
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        # Transparent parts become white, not black, as a browser shows them.
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba)
+    return np.asarray(image.convert("RGB"), dtype=np.uint8)
+
+
+def face_locations(image, max_side):
+    """Face boxes (top, right, bottom, left) in the image's own pixels.
+
+    Detection runs on a copy whose longest side is at most max_side: HOG detection costs grow
+    with the pixel count, and faces in a phone photo are still found at 1024 pixels."""
+    height, width = image.shape[:2]
+    scale = min(1.0, max_side / max(height, width))
+    if scale < 1.0:
+        small = Image.fromarray(image).resize((max(1, round(width * scale)), max(1, round(height * scale))),
+                                              Image.Resampling.BILINEAR)
+        boxes = load_models().face_locations(np.asarray(small))
+    else:
+        boxes = load_models().face_locations(image)
+    return [_scale_box(box, 1.0 / scale, width, height) for box in boxes]
+
+
+def _scale_box(box, factor, width, height):
+    top, right, bottom, left = box
+    return (max(0, round(top * factor)), min(width, round(right * factor)),
+            min(height, round(bottom * factor)), max(0, round(left * factor)))
+
+
+def face_encodings(image, boxes):
+    """One 128-d float32 encoding per box, computed on the full-size image."""
+    return [np.asarray(e, dtype=np.float32) for e in load_models().face_encodings(image, boxes)]
+
+
+def similarity(distance, tolerance):
+    """A 0..1 score from a face distance: 0.5 at the tolerance, near 1 for the same face."""
+    if distance > tolerance:
+        return max(0.0, (1.0 - distance) / ((1.0 - tolerance) * 2.0))
+    linear = 1.0 - distance / (tolerance * 2.0)
+    return min(1.0, linear + (1.0 - linear) * math.pow((linear - 0.5) * 2.0, 0.2))
+
+
+# --- Stored encodings -------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class CastEncodings:
+    """One cast's encodings file: rows of (member, photo, hash, size, mtime) and their encodings,
+    plus the photos that were skipped (no face, several faces) with the reason."""
+
+    encodings: np.ndarray  # (n, 128) float32
+    members: np.ndarray
+    photos: np.ndarray
+    hashes: np.ndarray
+    sizes: np.ndarray
+    mtimes: np.ndarray
+    skipped: dict  # (member, photo) -> (hash, size, mtime, reason)
+
+    @classmethod
+    def empty(cls):
+        strings = np.array([], dtype=str)
+        return cls(np.zeros((0, ENCODING_SIZE), np.float32), strings, strings, strings,
+                   np.array([], np.int64), np.array([], np.int64), {})
+
+
+def read_cast_encodings(path):
+    """Load an encodings file written by write_cast_encodings."""
+    with np.load(path, allow_pickle=False) as data:
+        skipped = {(m, p): (h, int(s), int(t), r) for m, p, h, s, t, r in zip(
+            data["skipped_members"], data["skipped_photos"], data["skipped_hashes"],
+            data["skipped_sizes"], data["skipped_mtimes"], data["skipped_reasons"])}
+        return CastEncodings(data["encodings"].astype(np.float32, copy=False), data["members"], data["photos"],
+                             data["hashes"], data["sizes"], data["mtimes"], skipped)
+
+
+def write_cast_encodings(path, cast_encodings):
+    """Write atomically: readers see the old file or the new one, never half of one."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    skipped = sorted(cast_encodings.skipped.items())
+    columns = list(zip(*[(m, p, h, s, t, r) for (m, p), (h, s, t, r) in skipped])) or [()] * 6
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npz", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            np.savez(file, encodings=cast_encodings.encodings.astype(np.float32),
+                     members=np.asarray(cast_encodings.members, dtype=str),
+                     photos=np.asarray(cast_encodings.photos, dtype=str),
+                     hashes=np.asarray(cast_encodings.hashes, dtype=str),
+                     sizes=np.asarray(cast_encodings.sizes, dtype=np.int64),
+                     mtimes=np.asarray(cast_encodings.mtimes, dtype=np.int64),
+                     skipped_members=np.asarray(columns[0], dtype=str),
+                     skipped_photos=np.asarray(columns[1], dtype=str),
+                     skipped_hashes=np.asarray(columns[2], dtype=str),
+                     skipped_sizes=np.asarray(columns[3], dtype=np.int64),
+                     skipped_mtimes=np.asarray(columns[4], dtype=np.int64),
+                     skipped_reasons=np.asarray(columns[5], dtype=str))
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+# --- Search -----------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Match:
+    cast: str
+    member: str
+    distance: float
+    photo: str  # the member's photo closest to the face
+
+
+class FaceIndex:
+    """All known encodings in one float32 matrix, grouped by (cast, member).
+
+    A query's squared distances to every row are |e|^2 - 2 e.q + |q|^2: one matrix-vector
+    product against precomputed norms, then one minimum per member and a partial sort."""
+
+    def __init__(self, by_cast):
+        """by_cast: {cast slug: CastEncodings}."""
+        blocks, self.member_keys, starts, self.cast_ranges, photos = [], [], [], {}, []
+        row = 0
+        for cast in sorted(by_cast):
+            data = by_cast[cast]
+            order = np.lexsort((data.photos, data.members)) if len(data.members) else np.array([], int)
+            members = data.members[order]
+            first_member = len(self.member_keys)
+            for i in range(len(members)):
+                if i == 0 or members[i] != members[i - 1]:
+                    starts.append(row + i)
+                    self.member_keys.append((cast, str(members[i])))
+            self.cast_ranges[cast] = (first_member, len(self.member_keys))
+            blocks.append(data.encodings[order])
+            photos.extend(str(p) for p in data.photos[order])
+            row += len(order)
+        self.encodings = np.ascontiguousarray(np.concatenate(blocks) if blocks else
+                                              np.zeros((0, ENCODING_SIZE), np.float32), dtype=np.float32)
+        self.squared_norms = np.einsum("ij,ij->i", self.encodings, self.encodings)
+        self.member_starts = np.asarray(starts, dtype=np.int64)
+        self.photos = photos
+
+    def __len__(self):
+        return len(self.encodings)
+
+    def search(self, query, k, cast=None):
+        """The k members closest to query (a 128-d encoding), nearest first, in one cast or all."""
+        first, last = self.cast_ranges.get(cast, (0, 0)) if cast else (0, len(self.member_keys))
+        if first == last or k <= 0:
+            return []
+        lo = int(self.member_starts[first])
+        hi = int(self.member_starts[last]) if last < len(self.member_keys) else len(self.encodings)
+        query = np.asarray(query, dtype=np.float32)
+        squared = self.squared_norms[lo:hi] - 2.0 * (self.encodings[lo:hi] @ query) + float(query @ query)
+        starts = self.member_starts[first:last] - lo
+        per_member = np.minimum.reduceat(squared, starts)
+        k = min(k, len(per_member))
+        nearest = np.argpartition(per_member, k - 1)[:k]
+        nearest = nearest[np.argsort(per_member[nearest], kind="stable")]
+        ends = np.append(starts[1:], hi - lo)
+        matches = []
+        for m in nearest:
+            photo_row = lo + starts[m] + int(np.argmin(squared[starts[m]:ends[m]]))
+            cast_slug, member = self.member_keys[first + m]
+            matches.append(Match(cast_slug, member, math.sqrt(max(0.0, float(per_member[m]))),
+                                 self.photos[photo_row]))
+        return matches

@@ -1,0 +1,56 @@
+"""The casts and encodings a process serves, loaded once and reloaded when files change."""
+
+import dataclasses
+import pathlib
+import threading
+import time
+
+from face_rec import browse_casts
+from face_rec.face_compare import FaceIndex, read_cast_encodings
+
+
+@dataclasses.dataclass(frozen=True)
+class Snapshot:
+    catalog: dict
+    index: FaceIndex
+    signature: tuple
+
+
+class Gallery:
+    """Holds one Snapshot; swaps in a new one when the encodings files change on disk.
+
+    create_encodings replaces files atomically, so a stat of the encodings dir at most once a
+    second is all it takes to pick up new encodings without a restart."""
+
+    recheck_seconds = 1.0
+
+    def __init__(self, casts_dir, encodings_dir):
+        self.casts_dir = pathlib.Path(casts_dir)
+        self.encodings_dir = pathlib.Path(encodings_dir)
+        self._lock = threading.Lock()
+        self._checked_at = 0.0
+        self._snapshot = self._load(self._signature())
+
+    def _signature(self):
+        if not self.encodings_dir.is_dir():
+            return ()
+        return tuple(sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size)
+                            for p in self.encodings_dir.glob("*.npz")))
+
+    def _load(self, signature):
+        catalog = browse_casts.load_catalog(self.casts_dir)
+        by_cast = {name[:-4]: read_cast_encodings(self.encodings_dir / name) for name, _, _ in signature
+                   if name[:-4] in catalog}
+        return Snapshot(catalog, FaceIndex(by_cast), signature)
+
+    def snapshot(self):
+        now = time.monotonic()
+        if now - self._checked_at >= self.recheck_seconds and self._lock.acquire(blocking=False):
+            try:
+                self._checked_at = now
+                signature = self._signature()
+                if signature != self._snapshot.signature:
+                    self._snapshot = self._load(signature)
+            finally:
+                self._lock.release()
+        return self._snapshot

@@ -1,0 +1,57 @@
+"""Settings and their defaults. Override them in a TOML file named by FACE_REC_CONFIG, or one
+by one with FACE_REC_<NAME> environment variables (FACE_REC_TOP_K=5)."""
+
+import os
+import tomllib
+
+DEFAULTS = {
+    "CASTS_DIR": "/opt/face_rec/shared/casts",
+    "ENCODINGS_DIR": "/opt/face_rec/shared/encodings",
+    "MAX_UPLOAD_MB": 10,
+    # Photos are downscaled to this longest side before face detection (boxes mapped back).
+    "MAX_IMAGE_SIDE": 1024,
+    # Anything above this many pixels is refused before it is decoded.
+    "MAX_IMAGE_PIXELS": 40_000_000,
+    "TOP_K": 3,
+    "MAX_TOP_K": 20,
+    # face_recognition's usual threshold: below it, two faces are likely the same person.
+    "TOLERANCE": 0.6,
+}
+TYPES = {name: type(value) for name, value in DEFAULTS.items()}
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used."""
+
+
+def load(overrides=None, environ=None):
+    """Return the settings: defaults, then the TOML file, then the environment, then overrides."""
+    environ = os.environ if environ is None else environ
+    settings = dict(DEFAULTS)
+    path = environ.get("FACE_REC_CONFIG")
+    if path:
+        try:
+            with open(path, "rb") as file:
+                settings.update({key.upper(): value for key, value in tomllib.load(file).items()})
+        except (OSError, tomllib.TOMLDecodeError) as error:
+            raise SettingsError(f"cannot read FACE_REC_CONFIG={path}: {error}") from error
+    for name in DEFAULTS:
+        if f"FACE_REC_{name}" in environ:
+            settings[name] = environ[f"FACE_REC_{name}"]
+    settings.update(overrides or {})
+    return {name: _coerce(name, settings[name]) for name in DEFAULTS} | {
+        key: value for key, value in settings.items() if key not in DEFAULTS
+    }
+
+
+def _coerce(name, value):
+    if name.endswith("_DIR"):
+        # Absolute, so nothing resolves it against the app's package folder instead.
+        return os.path.abspath(str(value))
+    try:
+        value = TYPES[name](value)
+    except (TypeError, ValueError) as error:
+        raise SettingsError(f"{name} must be a {TYPES[name].__name__}, not {value!r}") from error
+    if TYPES[name] in (int, float) and value <= 0:
+        raise SettingsError(f"{name} must be positive, not {value!r}")
+    return value

@@ -1,0 +1,23 @@
+"""HTML pages: upload a photo, see the matches."""
+
+from flask import Blueprint, current_app, render_template
+
+from face_rec.main import annotated_data_url, match_photo, parse_match_request
+
+bp = Blueprint("views", __name__)
+
+
+@bp.get("/")
+def index():
+    catalog = current_app.extensions["face_rec"].snapshot().catalog
+    return render_template("index.html", casts=list(catalog.values()),
+                           max_upload_mb=current_app.config["MAX_UPLOAD_MB"])
+
+
+@bp.post("/match")
+def match():
+    data, cast, k = parse_match_request()
+    image, faces = match_photo(data, cast, k)
+    catalog = current_app.extensions["face_rec"].snapshot().catalog
+    return render_template("result.html", photo_url=annotated_data_url(image, faces), faces=faces,
+                           cast=catalog[cast] if cast else None)

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Print the path of a dlib wheel for this controller's Python, building it from source once
+# (about 11 minutes on 2 cores) into $FACE_REC_CACHE/dlib-controller/. The app's tests need
+# real dlib; they never rebuild it.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+version="${DLIB_VERSION:-20.0.1}"
+python="${1:-python3}"
+tag=$("$python" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')
+dir="$FACE_REC_CACHE/dlib-controller"
+wheel=$(ls "$dir"/dlib-"$version"-"$tag"-"$tag"-linux_*.whl 2>/dev/null | head -n1 || true)
+if [ -z "$wheel" ]; then
+  mkdir -p "$dir"
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  # Pin the CPU baseline to AVX instead of whatever this CPU has (dlib's setup.py options for
+  # that are not reachable through pip; a cmake toolchain file is).
+  cat > "$work/baseline.cmake" <<'CMAKE'
+set(AVX_IS_AVAILABLE_ON_HOST 1 CACHE BOOL "pinned CPU baseline")
+set(SSE4_IS_AVAILABLE_ON_HOST 1 CACHE BOOL "pinned CPU baseline")
+set(USE_AVX_INSTRUCTIONS ON CACHE BOOL "pinned CPU baseline")
+set(USE_SSE4_INSTRUCTIONS ON CACHE BOOL "pinned CPU baseline")
+CMAKE
+  log "building dlib $version from source for the controller's tests (about 11 minutes, once)"
+  CMAKE_TOOLCHAIN_FILE="$work/baseline.cmake" DLIB_NO_GUI_SUPPORT=ON DLIB_USE_CUDA=OFF \
+    CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
+    "$python" -m pip wheel --quiet --no-deps --no-binary dlib "dlib==$version" -w "$work/out" \
+    > "$work/build.log" 2>&1 || { tail -n 40 "$work/build.log" >&2; die "dlib build failed (log tail above)"; }
+  mv "$work"/out/dlib-*.whl "$dir/"
+  wheel=$(ls "$dir"/dlib-"$version"-"$tag"-"$tag"-linux_*.whl | head -n1)
+fi
+echo "$wheel"

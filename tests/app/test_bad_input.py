@@ -1,0 +1,121 @@
+"""Bad input gets a clear 4xx, never a 500 or a trace, and the app keeps serving."""
+
+import io
+import os
+import struct
+import sys
+import tempfile
+import zlib
+
+import pytest
+from PIL import Image
+from werkzeug.datastructures import FileStorage
+from werkzeug.test import encode_multipart
+
+from .conftest import encode
+
+
+def png_header_only(width, height):
+    """A tiny PNG that claims width x height pixels: a decompression bomb's header."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    rows = zlib.compress(b"\x00" * (width // 8 + 1) * 16)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0))
+            + chunk(b"IDAT", rows) + chunk(b"IEND", b""))
+
+
+def assert_clear_error(response, status, words):
+    assert response.status_code == status, response.get_data(as_text=True)
+    message = response.json["error"]["message"]
+    assert words in message and "Traceback" not in message
+
+
+@pytest.mark.parametrize(("data", "status", "words"), [
+    (b"", 400, "empty"),
+    (b"this is not an image at all", 415, "not an image"),
+    (png_header_only(20000, 20000), 413, "20000x20000 pixels"),
+    (png_header_only(100000, 100000), 413, "100000x100000 pixels"),
+])
+def test_bad_bytes(upload, data, status, words):
+    assert_clear_error(upload(data), status, words)
+
+
+def test_truncated_photo(photos, upload):
+    data = (photos / "obama2.jpg").read_bytes()
+    assert_clear_error(upload(data[: len(data) // 3]), 400, "truncated")
+
+
+def test_gif_is_refused(upload):
+    assert_clear_error(upload(encode(Image.new("RGB", (64, 64)), "GIF")), 415, "GIF")
+
+
+def test_photo_without_a_face(upload):
+    assert_clear_error(upload(encode(Image.new("RGB", (640, 480), (120, 140, 160)))), 422, "no face")
+
+
+def test_missing_field_unknown_cast_and_bad_k(client, photos, upload):
+    assert_clear_error(client.post("/api/v1/match", data={}), 400, "'image'")
+    data = (photos / "obama2.jpg").read_bytes()
+    assert_clear_error(upload(data, cast="nope"), 404, "unknown cast 'nope'")
+    for k in ("0", "-1", "x", "1000"):
+        assert_clear_error(upload(data, k=k), 400, "k must be")
+
+
+def test_upload_over_the_limit(app, client):
+    app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
+    response = client.post("/api/v1/match", data={"image": (io.BytesIO(os.urandom(2 * 1024 * 1024)), "x.jpg")})
+    assert response.status_code == 413 and "error" in response.json
+
+
+def test_app_keeps_serving_after_bad_input(client, photos, upload):
+    for data in (b"", b"junk", png_header_only(20000, 20000)):
+        assert upload(data).status_code in (400, 413, 415)
+    assert client.get("/healthz").status_code == 200
+    assert upload((photos / "obama2.jpg").read_bytes()).status_code == 200
+
+
+def test_html_errors_are_pages_not_traces(client):
+    response = client.post("/match", data={"image": (io.BytesIO(b"junk"), "x.jpg")},
+                           content_type="multipart/form-data")
+    assert response.status_code == 415
+    assert "<h1>415</h1>" in response.get_data(as_text=True)
+
+
+_opened = None
+
+
+def _record_opens(event, args):
+    if event == "open" and _opened is not None:
+        _opened.append(str(args[0]))
+
+
+sys.addaudithook(_record_opens)
+
+
+def test_uploads_never_touch_the_disk(photos, client, tmp_path, monkeypatch):
+    # werkzeug spools uploads over 500 KB to a temporary file unless told otherwise; that file
+    # is unnamed (O_TMPFILE), so watch the opens themselves with an audit hook.
+    global _opened
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spool))
+    data = (photos / "32bit.png").read_bytes()
+    assert len(data) > 500 * 1024
+    # Encoded here, in memory: the test client would spool a large body itself.
+    boundary, body = encode_multipart({"image": FileStorage(io.BytesIO(data), "32bit.png")})
+    _opened = []
+    try:
+        response = client.post("/api/v1/match", data=body, content_type=f"multipart/form-data; boundary={boundary}")
+        opened, _opened = _opened, None
+    finally:
+        _opened = None
+    assert response.status_code == 200
+    assert [path for path in opened if path.startswith(str(spool))] == []
+    assert list(spool.iterdir()) == []
+
+
+def test_unknown_routes_and_traversal(client):
+    assert client.get("/api/v1/casts/nope").status_code == 404
+    assert client.get("/media/presidents/obama/..%2f..%2fcast.yml").status_code == 404
+    assert client.get("/media/presidents/obama/member.yml").status_code == 404
+    assert client.get("/casts/..").status_code == 404

@@ -1,0 +1,93 @@
+"""create_encodings on a real cast: incremental, truthful about changes, safe on bad input."""
+
+import shutil
+
+import face_recognition
+import numpy as np
+from PIL import Image
+
+from face_rec.create_encodings import main as create_encodings
+from face_rec.face_compare import read_cast_encodings
+
+
+def face_crop(path):
+    """The face in a photo with a margin, 400x400."""
+    image = Image.open(path).convert("RGB")
+    (top, right, bottom, left), = face_recognition.face_locations(np.asarray(image))
+    margin = (bottom - top) // 2
+    return image.crop((left - margin, top - margin, right + margin, bottom + margin)).resize((400, 400))
+
+
+def run(gallery, capsys):
+    code = create_encodings(["--casts-dir", str(gallery / "casts"), "--encodings-dir", str(gallery / "encodings"),
+                             "--jobs", "2"])
+    captured = capsys.readouterr()
+    return code, captured.out
+
+
+def test_rerun_with_nothing_changed_says_unchanged(gallery, capsys):
+    before = (gallery / "encodings" / "presidents.npz").stat().st_mtime_ns
+    code, out = run(gallery, capsys)
+    assert code == 0
+    assert "presidents: up to date, 2 encodings" in out
+    assert out.strip().splitlines()[-1].startswith("encodings: unchanged")
+    assert (gallery / "encodings" / "presidents.npz").stat().st_mtime_ns == before
+
+
+def test_new_changed_and_removed_photos(gallery, photos, capsys):
+    cast = gallery / "casts" / "presidents"
+    shutil.copy(photos / "obama2.jpg", cast / "obama" / "obama2.jpg")
+    code, out = run(gallery, capsys)
+    assert code == 0 and "presidents: +1 -0, 3 encodings" in out and "encodings: changed" in out
+    stored = read_cast_encodings(gallery / "encodings" / "presidents.npz")
+    assert sorted(zip(stored.members, stored.photos)) == [
+        ("biden", "biden.jpg"), ("obama", "obama.jpg"), ("obama", "obama2.jpg")]
+    assert stored.encodings.dtype == np.float32 and stored.encodings.shape == (3, 128)
+
+    shutil.copy(photos / "obama3.jpg", cast / "obama" / "obama2.jpg")  # same name, new content
+    code, out = run(gallery, capsys)
+    assert "presidents: +1 -0, 3 encodings" in out
+
+    (cast / "obama" / "obama2.jpg").unlink()
+    code, out = run(gallery, capsys)
+    assert "presidents: +0 -1, 2 encodings" in out and "encodings: changed" in out
+
+
+def test_photo_without_a_face_or_with_two_is_skipped_and_reported(gallery, photos, capsys):
+    cast = gallery / "casts" / "presidents"
+    Image.new("RGB", (400, 300), (90, 90, 90)).save(cast / "biden" / "blank.jpg")
+    faces = [face_crop(photos / "obama2.jpg"), face_crop(photos / "biden.jpg")]
+    pair = Image.new("RGB", (900, 450), (255, 255, 255))
+    pair.paste(faces[0], (0, 0))
+    pair.paste(faces[1], (450, 0))
+    pair.save(cast / "biden" / "pair.jpg")
+    code, out = run(gallery, capsys)
+    assert code == 0
+    assert "presidents: skipped biden/blank.jpg: no face found" in out
+    assert "presidents: skipped biden/pair.jpg: 2 faces found" in out
+    assert "2 encodings" in out
+    # Remembered: the next run neither re-detects them nor reports a change.
+    code, out = run(gallery, capsys)
+    assert "encodings: unchanged" in out
+
+
+def test_bad_folder_name_fails_clearly_and_loses_nothing(gallery, photos, capsys):
+    before = (gallery / "encodings" / "presidents.npz").read_bytes()
+    bad = gallery / "casts" / "presidents" / "Not A Slug"
+    bad.mkdir()
+    shutil.copy(photos / "obama2.jpg", bad / "x.jpg")
+    code = create_encodings(["--casts-dir", str(gallery / "casts"), "--encodings-dir", str(gallery / "encodings")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Not A Slug" in err and "slug" in err
+    assert (gallery / "encodings" / "presidents.npz").read_bytes() == before
+
+
+def test_running_app_picks_up_new_encodings_without_restart(app, client, gallery, photos, capsys):
+    app.extensions["face_rec"].recheck_seconds = 0
+    assert client.get("/healthz").json["encodings"] == 2
+    member = gallery / "casts" / "presidents" / "obama-again"
+    member.mkdir()
+    shutil.copy(photos / "obama3.jpg", member / "obama3.jpg")
+    run(gallery, capsys)
+    assert client.get("/healthz").json["encodings"] == 3
+    assert "obama-again" in [m["slug"] for m in client.get("/api/v1/casts/presidents").json["members"]]

@@ -1,0 +1,99 @@
+"""Matching real photos against the demo cast, through the app's JSON API and HTML pages."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import face_recognition
+from face_rec.face_compare import FaceIndex, CastEncodings
+
+from .conftest import encode
+
+
+def first_matches(response):
+    assert response.status_code == 200, response.json
+    return [face["matches"][0]["member"] for face in response.json["faces"]]
+
+
+@pytest.mark.parametrize(("photo", "expected"), [
+    ("obama2.jpg", "obama"), ("obama3.jpg", "obama"), ("obama_partial_face.jpg", "obama"), ("biden.jpg", "biden"),
+])
+def test_photo_matches_the_right_member_first(photos, upload, photo, expected):
+    response = upload((photos / photo).read_bytes(), cast="presidents")
+    assert first_matches(response) == [expected]
+    best = response.json["faces"][0]["matches"][0]
+    assert best["is_match"] and best["distance"] < 0.6 and best["score"] > 0.5
+    assert best["photo_url"].startswith(f"/media/presidents/{expected}/")
+
+
+def test_match_across_all_casts_and_top_k(photos, upload):
+    response = upload((photos / "obama2.jpg").read_bytes(), k="1")
+    assert first_matches(response) == ["obama"]
+    assert len(response.json["faces"][0]["matches"]) == 1
+    both = upload((photos / "obama2.jpg").read_bytes())
+    matches = both.json["faces"][0]["matches"]
+    assert [m["member"] for m in matches] == ["obama", "biden"]
+    assert matches[0]["distance"] < matches[1]["distance"] and matches[0]["score"] > matches[1]["score"]
+
+
+@pytest.mark.parametrize("convert", [
+    pytest.param(lambda im: encode(im.convert("L")), id="grayscale"),
+    pytest.param(lambda im: encode(im.convert("CMYK")), id="cmyk-jpeg"),
+    pytest.param(lambda im: encode(im.convert("RGBA"), "PNG"), id="rgba-png"),
+    pytest.param(lambda im: encode(Image.fromarray((np.asarray(im.convert("L"), np.uint16) * 257)), "PNG"),
+                 id="16-bit-png"),
+    pytest.param(lambda im: encode(im, "WEBP", quality=90), id="webp"),
+])
+def test_image_modes_and_formats(obama2, upload, convert):
+    assert first_matches(upload(convert(obama2))) == ["obama"]
+
+
+def test_exif_rotation_is_honoured(obama2, upload):
+    # Stored on its side with Orientation=6 (rotate 90° clockwise to view): HOG finds no face
+    # in the sideways pixels, so a match proves the rotation was applied.
+    sideways = obama2.transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    assert upload(encode(sideways)).status_code == 422
+    assert first_matches(upload(encode(sideways, exif=exif.tobytes()))) == ["obama"]
+
+
+def test_large_photo_is_downscaled_and_boxes_mapped_back(photos, upload):
+    full = Image.open(photos / "obama3.jpg")
+    assert max(full.size) > 1024
+    response = upload((photos / "obama3.jpg").read_bytes())
+    box = response.json["faces"][0]["box"]
+    assert response.json["image"] == {"width": full.width, "height": full.height}
+    # The box is in the full image's pixels and fits the face face_recognition finds at full size.
+    (top, right, bottom, left), = face_recognition.face_locations(np.asarray(full.convert("RGB")))
+    assert abs(box["left"] - left) < 40 and abs(box["top"] - top) < 40
+    assert abs((box["right"] - box["left"]) - (right - left)) < 60
+
+
+def test_html_result_shows_numbered_photo_and_reference_photos(photos, client):
+    with open(photos / "biden.jpg", "rb") as photo:
+        response = client.post("/match", data={"image": photo, "cast": "presidents"},
+                               content_type="multipart/form-data")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "1 face found" in html and 'src="data:image/jpeg;base64,' in html
+    assert html.index("Joe Biden") < html.index("Barack Obama")
+    assert 'src="/media/presidents/biden/biden.jpg"' in html
+
+
+def test_face_index_agrees_with_face_distance():
+    rng = np.random.default_rng(7)
+    known = rng.normal(0, 0.1, (500, 128)).astype(np.float32)
+    members = np.array([f"m{i // 5:03d}" for i in range(500)])  # 100 members, 5 photos each
+    photos = np.array([f"p{i}.jpg" for i in range(500)])
+    strings = np.array([""] * 500)
+    index = FaceIndex({"c": CastEncodings(known, members, photos, strings, np.zeros(500, np.int64),
+                                          np.zeros(500, np.int64), {})})
+    query = rng.normal(0, 0.1, 128).astype(np.float32)
+    distances = face_recognition.face_distance(known, query)
+    per_member = distances.reshape(100, 5).min(axis=1)
+    expected = [f"m{i:03d}" for i in np.argsort(per_member)[:5]]
+    found = index.search(query, 5)
+    assert [m.member for m in found] == expected
+    assert np.allclose([m.distance for m in found], np.sort(per_member)[:5], atol=1e-4)
+    assert found[0].photo == photos[int(np.argmin(distances))]
