@@ -3,7 +3,7 @@
 
 FACE_REC_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # Caches that outlive a clone (so a second clone, or CI, does not redo slow work).
-FACE_REC_CACHE="${FACE_REC_CACHE:-/var/cache/face_rec}"
+export FACE_REC_CACHE="${FACE_REC_CACHE:-/var/cache/face_rec}"
 FACE_REC_VENV="${FACE_REC_VENV:-$FACE_REC_ROOT/.venv}"
 # Everything the project starts carries this label, so teardown finds it and nothing else.
 FACE_REC_LABEL="org.face-rec.testhost"
