@@ -1,0 +1,108 @@
+"""The full stack on a fresh host, checked from outside through nginx on port 80."""
+
+import concurrent.futures
+import importlib.util
+import os
+import pathlib
+import subprocess
+import time
+
+import pytest
+import requests
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+_spec = importlib.util.spec_from_file_location("demo_cast", ROOT / "scripts" / "demo_cast.py")
+demo_cast = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(demo_cast)
+
+
+@pytest.fixture(scope="module")
+def base_url(host):
+    return f"http://{host.interface('eth0').addresses[0]}"
+
+
+@pytest.fixture(scope="module")
+def photos():
+    return demo_cast.test_images()
+
+
+def test_services_enabled_and_running_as_the_right_users(host):
+    for name in ("main", "nginx"):
+        assert host.service(name).is_enabled and host.service(name).is_running, name
+    uwsgi = host.process.filter(comm="uwsgi")
+    assert len(uwsgi) >= 3 and {p.user for p in uwsgi} == {"face_rec"}
+    assert {p.user for p in host.process.filter(comm="nginx")} == {"root", "www-data"}
+    assert host.user("face_rec").shell == "/usr/sbin/nologin"
+
+
+def test_socket_owner_and_mode(host):
+    socket = host.file("/run/face_rec/main.sock")
+    assert socket.is_socket
+    assert (socket.user, socket.group, socket.mode) == ("face_rec", "www-data", 0o660)
+
+
+def test_nginx_config_is_valid_and_default_site_gone(host):
+    with host.sudo():
+        assert host.run("nginx -t").rc == 0
+    assert host.file("/etc/nginx/sites-enabled/face_rec").linked_to == "/etc/nginx/sites-available/face_rec"
+    assert not host.file("/etc/nginx/sites-enabled/default").exists
+
+
+def test_home_page_through_nginx(base_url):
+    response = requests.get(base_url + "/", timeout=10)
+    assert response.status_code == 200 and "Who do you look like?" in response.text
+    assert "nginx/" not in response.headers.get("Server", "")
+    for header in ("Content-Security-Policy", "X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy"):
+        assert header in response.headers
+
+
+def test_static_file_served_by_nginx_alone(host, base_url):
+    marker = f"/static/style.css?probe={time.time_ns()}"
+    response = requests.get(base_url + marker, timeout=10)
+    assert response.status_code == 200 and "max-age=604800" in response.headers["Cache-Control"]
+    with host.sudo():
+        assert marker not in host.check_output("journalctl -u main --no-pager -o cat")
+        assert marker in host.check_output("tail -n 50 /var/log/nginx/access.log")
+
+
+def test_member_photo_served_and_metadata_not(base_url, photos):
+    response = requests.get(base_url + "/media/presidents/obama/obama.jpg", timeout=10)
+    assert response.status_code == 200 and response.content == (photos / "obama.jpg").read_bytes()
+    assert requests.get(base_url + "/media/presidents/obama/member.yml", timeout=10).status_code == 404
+
+
+def test_match_api_finds_obama(base_url, photos):
+    with open(photos / "obama2.jpg", "rb") as photo:
+        response = requests.post(base_url + "/api/v1/match", files={"image": photo}, data={"cast": "presidents"},
+                                 timeout=60)
+    assert response.status_code == 200, response.text
+    assert response.json()["faces"][0]["matches"][0]["member"] == "obama"
+
+
+def test_upload_over_10_mb_gets_413(base_url):
+    response = requests.post(base_url + "/api/v1/match", files={"image": ("big.jpg", os.urandom(11 * 1024 * 1024))},
+                             timeout=60)
+    assert response.status_code == 413 and "larger than 10 MB" in response.json()["error"]["message"]
+
+
+def test_burst_gets_429(base_url):
+    def post(_):
+        return requests.post(base_url + "/api/v1/match", files={"image": ("x.jpg", b"junk")}, timeout=30).status_code
+    with concurrent.futures.ThreadPoolExecutor(12) as pool:
+        statuses = list(pool.map(post, range(24)))
+    assert 429 in statuses and 415 in statuses
+
+
+def test_app_comes_back_after_a_reboot_without_ansible(host, base_url):
+    name = host.backend.get_hostname()
+    subprocess.run(["docker", "restart", name], check=True, capture_output=True)
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if requests.get(base_url + "/healthz", timeout=5).status_code == 200:
+                break
+        except requests.ConnectionError:
+            pass
+        assert time.monotonic() < deadline, "the app did not come back within 2 minutes"
+        time.sleep(2)
+    assert requests.get(base_url + "/casts/presidents", timeout=10).status_code == 200
