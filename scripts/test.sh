@@ -10,7 +10,7 @@ export PATH="$FACE_REC_VENV/bin:$PATH"
 trap '"$FACE_REC_ROOT/scripts/down.sh"' EXIT
 
 # Scenarios run in this order: cheap contract checks first.
-scenarios=(${FACE_REC_SCENARIOS:-testhost})
+scenarios=(${FACE_REC_SCENARIOS:-testhost dlib default})
 
 run() { log "$*"; "$@"; }
 run yamllint --strict .
