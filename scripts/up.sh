@@ -11,7 +11,7 @@ port="${FACE_REC_PORT:-8080}"
 if ! docker container inspect "$name" >/dev/null 2>&1; then
   log "starting test host $name (port 80 on 127.0.0.1:$port)"
   # systemd as PID 1 without --privileged: what works on this kind of machine.
-  docker run -d --name "$name" --hostname "$name" --label "$FACE_REC_LABEL=host" \
+  docker run -d --name "$name" --hostname "$name" --label "$FACE_REC_LABEL=local" \
     --cap-add SYS_ADMIN --security-opt seccomp=unconfined --cgroupns=host \
     -v /sys/fs/cgroup:/sys/fs/cgroup:rw --tmpfs /run --tmpfs /run/lock \
     -p "127.0.0.1:$port:80" "$TESTHOST_IMAGE:latest" >/dev/null

@@ -36,12 +36,13 @@ def test_image_build_is_cached(repo_root):
 
 
 def test_down_removes_only_what_the_project_started(repo_root, foreign_container):
+    # The kind "probe" keeps this test away from hosts that other runs may be using.
     ours = "face-rec-teardown-probe"
-    sh("docker", "run", "-d", "--name", ours, "--label", f"{LABEL}=host", "face-rec/debian12:latest",
+    sh("docker", "run", "-d", "--name", ours, "--label", f"{LABEL}=probe", "face-rec/debian12:latest",
        "sleep", "600")
-    sh("docker", "network", "create", "--label", f"{LABEL}=net", "face-rec-teardown-net")
+    sh("docker", "network", "create", "--label", f"{LABEL}=probe", "face-rec-teardown-net")
 
-    sh(str(repo_root / "scripts/down.sh"))
+    sh(str(repo_root / "scripts/down.sh"), "probe")
 
     names = container_names()
     assert ours not in names
