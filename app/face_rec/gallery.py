@@ -34,8 +34,8 @@ class Gallery:
     def _signature(self):
         if not self.encodings_dir.is_dir():
             return ()
-        return tuple(sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size)
-                            for p in self.encodings_dir.glob("*.npz")))
+        stats = ((p.name, p.stat()) for p in self.encodings_dir.glob("*.npz"))
+        return tuple(sorted((name, stat.st_mtime_ns, stat.st_size) for name, stat in stats))
 
     def _load(self, signature):
         catalog = browse_casts.load_catalog(self.casts_dir)
