@@ -62,7 +62,9 @@ def plan_cast(cast, cast_dir, previous):
 
 
 def update_cast(cast, cast_dir, out_path, pool, options, log):
-    """Bring one cast's encodings file up to date; return (added, removed, skipped photos)."""
+    """Bring one cast's encodings file up to date.
+
+    Returns (changed, photos encoded, photos removed, skip messages, encodings in the file)."""
     previous = read_cast_encodings(out_path) if out_path.exists() else CastEncodings.empty()
     kept, skipped, jobs = plan_cast(cast, cast_dir, previous)
     rows = {"encodings": [previous.encodings[i] for i in kept], "members": [str(previous.members[i]) for i in kept],
