@@ -41,6 +41,7 @@ if [ ! -e "$app_stamp" ]; then
   rm -f "$FACE_REC_VENV"/.app-*
   touch "$app_stamp"
 fi
+"$FACE_REC_ROOT/scripts/seed-dlib-cache.sh" "$FACE_REC_VENV/bin/python"
 
 "$FACE_REC_ROOT/scripts/dockerd.sh"
 "$FACE_REC_ROOT/testhost/build-image.sh" >/dev/null

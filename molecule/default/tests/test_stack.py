@@ -1,29 +1,11 @@
 """The full stack on a fresh host, checked from outside through nginx on port 80."""
 
 import concurrent.futures
-import importlib.util
 import os
-import pathlib
 import subprocess
 import time
 
-import pytest
 import requests
-
-ROOT = pathlib.Path(__file__).resolve().parents[3]
-_spec = importlib.util.spec_from_file_location("demo_cast", ROOT / "scripts" / "demo_cast.py")
-demo_cast = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(demo_cast)
-
-
-@pytest.fixture(scope="module")
-def base_url(host):
-    return f"http://{host.interface('eth0').addresses[0]}"
-
-
-@pytest.fixture(scope="module")
-def photos():
-    return demo_cast.test_images()
 
 
 def test_services_enabled_and_running_as_the_right_users(host):
@@ -35,10 +17,12 @@ def test_services_enabled_and_running_as_the_right_users(host):
     assert host.user("face_rec").shell == "/usr/sbin/nologin"
 
 
-def test_socket_owner_and_mode(host):
+def test_socket_owned_by_systemd_with_owner_and_mode(host):
     socket = host.file("/run/face_rec/main.sock")
     assert socket.is_socket
     assert (socket.user, socket.group, socket.mode) == ("face_rec", "www-data", 0o660)
+    assert host.service("main.socket").is_enabled and host.service("main.socket").is_running
+    assert "/run/face_rec/main.sock" in host.check_output("systemctl show main.socket -p Listen --value")
 
 
 def test_nginx_config_is_valid_and_default_site_gone(host):
@@ -85,12 +69,16 @@ def test_upload_over_10_mb_gets_413(base_url):
     assert response.status_code == 413 and "larger than 10 MB" in response.json()["error"]["message"]
 
 
-def test_burst_gets_429(base_url):
+def test_burst_gets_429_with_retry_after(base_url):
     def post(_):
-        return requests.post(base_url + "/api/v1/match", files={"image": ("x.jpg", b"junk")}, timeout=30).status_code
+        return requests.post(base_url + "/api/v1/match", files={"image": ("x.jpg", b"junk")}, timeout=30)
     with concurrent.futures.ThreadPoolExecutor(12) as pool:
-        statuses = list(pool.map(post, range(24)))
+        answers = list(pool.map(post, range(24)))
+    statuses = [a.status_code for a in answers]
     assert 429 in statuses and 415 in statuses
+    limited = next(a for a in answers if a.status_code == 429)
+    assert limited.headers["Retry-After"] == "1" and limited.json()["error"]["status"] == 429
+    assert "Retry-After" not in next(a for a in answers if a.status_code == 415).headers
 
 
 def test_app_comes_back_after_a_reboot_without_ansible(host, base_url):
