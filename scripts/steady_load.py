@@ -42,13 +42,15 @@ class SteadyLoad:
     Use it as a context manager around what you want to measure; read `answers` after."""
 
     def __init__(self, base_url, clients=4, seconds=60, max_requests=5000, photo=None, cast=None,
-                 kinds=None, timeout=30, verify=True, auth=None):
+                 kinds=None, timeout=30, verify=True, auth=None, pause=0.05, honor_retry_after=False):
         self.base_url = base_url.rstrip("/")
         self.clients, self.seconds, self.max_requests = clients, seconds, max_requests
         self.photo = photo.read_bytes() if photo is not None else None
         self.cast = cast
         self.kinds = kinds or (["page", "cast", "match"] if photo is not None else ["page", "cast"])
         self.timeout, self.verify, self.auth = timeout, verify, auth
+        self.pause = pause  # between a client's requests: steady, not a flood
+        self.honor_retry_after = honor_retry_after  # a polite client waits as told after 429/503
         self.answers = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -103,6 +105,8 @@ class SteadyLoad:
                 answer = Answer(kind, 0, time.monotonic() - started, started, error=type(error).__name__)
             with self._lock:
                 self.answers.append(answer)
+            polite_wait = float(answer.retry_after) if self.honor_retry_after and answer.retry_after.isdigit() else 0
+            self._stop.wait(max(self.pause, polite_wait))
 
     @property
     def failed(self):
@@ -129,8 +133,10 @@ def main():
     parser.add_argument("--max-requests", type=int, default=5000)
     parser.add_argument("--photo", type=pathlib.Path)
     parser.add_argument("--cast")
+    parser.add_argument("--pause", type=float, default=0.05, help="seconds between a client's requests")
     args = parser.parse_args()
-    with SteadyLoad(args.url, args.clients, args.seconds, args.max_requests, args.photo, args.cast) as load:
+    with SteadyLoad(args.url, args.clients, args.seconds, args.max_requests, args.photo, args.cast,
+                    pause=args.pause) as load:
         load.wait()
     print(json.dumps(load.summary()))
     return 1 if load.failed else 0

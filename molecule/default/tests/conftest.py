@@ -44,4 +44,5 @@ def converge(host, *args, tags="nginx", extra_vars=None):
                "--limit", host.backend.get_hostname(), "--tags", tags, *args]
     if extra_vars:
         command += ["-e", json.dumps(extra_vars)]
-    return subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    env = {**os.environ, "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1"}
+    return subprocess.run(command, capture_output=True, text=True, timeout=600, check=False, env=env)

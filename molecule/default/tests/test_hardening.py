@@ -160,10 +160,12 @@ def test_restarts_and_kills_under_load(host, base_url, photos, lifted):
 
 
 def test_overload_is_shed_early_and_clearly(host, base_url, photos, lifted):
-    """A crowd far above capacity: served within a bounded wait or refused at once with 503,
-    Retry-After and JSON; never 502 or 504; healthy right after."""
-    crowd = steady_load.SteadyLoad(base_url, clients=100, seconds=20, max_requests=3000, timeout=60,
-                                   photo=photos / "obama2.jpg", cast="presidents", kinds=["match"])
+    """A crowd of 100 clients far above capacity, each waiting as Retry-After says: served within
+    a bounded wait or refused at once with 503, Retry-After and JSON; never 502 or 504; healthy
+    right after."""
+    crowd = steady_load.SteadyLoad(base_url, clients=100, seconds=30, max_requests=3000, timeout=60,
+                                   photo=photos / "obama2.jpg", cast="presidents", kinds=["match"],
+                                   honor_retry_after=True)
     with crowd:
         crowd.wait()
     statuses = crowd.statuses()

@@ -94,6 +94,8 @@ def test_app_comes_back_after_a_reboot_without_ansible(host, base_url):
         assert time.monotonic() < deadline, "the app did not come back within 2 minutes"
         time.sleep(2)
     assert requests.get(base_url + "/casts/presidents", timeout=10).status_code == 200
+    socket = host.file("/run/face_rec/main.sock")  # made at boot by main.socket, untouched by main.service
+    assert (socket.user, socket.group, socket.mode) == ("face_rec", "www-data", 0o660)
 
 
 def test_workers_share_the_models(host):
