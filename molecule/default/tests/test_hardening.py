@@ -215,7 +215,8 @@ def test_tls_and_basic_auth_from_vault(host, address, photos, lifted):
     urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
     https, http = f"https://{address}", f"http://{address}"
     served = ssl.get_server_certificate((address, 443))
-    assert served.strip() == host.file("/etc/nginx/tls/face_rec.crt").content_string.strip()
+    with host.sudo():
+        assert served.strip() == host.file("/etc/nginx/tls/face_rec.crt").content_string.strip()
 
     assert requests.get(https + "/", verify=False, timeout=10).status_code == 401
     assert requests.get(https + "/", auth=(user, "wrong"), verify=False, timeout=10).status_code == 401
