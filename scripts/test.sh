@@ -5,6 +5,8 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 require_root "$@"
 "$FACE_REC_ROOT/scripts/bootstrap.sh"
+# Debian 13 hosts too, for the dlib and default scenarios (make up needs only Debian 12's).
+"$FACE_REC_ROOT/testhost/build-image.sh" trixie >/dev/null
 cd "$FACE_REC_ROOT"
 export PATH="$FACE_REC_VENV/bin:$PATH"
 # Molecule's hosts only: a local host from `make up` stays.

@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# Build the test-host image (Debian 12 + systemd + a sudo login user) once; rebuild only
-# when this recipe changes. Prints the image name. Needs root, debootstrap and a Docker engine.
+# Build a test-host image (Debian + systemd + a sudo login user) once; rebuild only when this
+# recipe changes. Prints the image name. Needs root, debootstrap and a Docker engine.
+#   build-image.sh [bookworm|trixie]    face-rec/debian12 (the default) or face-rec/debian13
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib.sh"
 require_root
 here="$FACE_REC_ROOT/testhost"
-suite="${TESTHOST_SUITE:-bookworm}"
+suite="${1:-bookworm}"
+case "$suite" in
+  bookworm) TESTHOST_IMAGE=face-rec/debian12 ;;
+  trixie) TESTHOST_IMAGE=face-rec/debian13 ;;
+  *) die "unknown suite '$suite': bookworm (Debian 12) or trixie (Debian 13)" ;;
+esac
 
 local_cas=(/usr/local/share/ca-certificates/*.crt)
 [ -e "${local_cas[0]}" ] || local_cas=()
@@ -60,5 +66,5 @@ docker tag "$image" "$TESTHOST_IMAGE:latest"
 for repository in "$TESTHOST_IMAGE" "$TESTHOST_IMAGE-rootfs"; do
   docker image ls --format '{{.Repository}}:{{.Tag}}' "$repository"
 done | grep -v -x -e "$image" -e "$TESTHOST_IMAGE:latest" -e "$base" | xargs -r docker rmi >/dev/null 2>&1 || true
-find "$FACE_REC_CACHE/testhost" -maxdepth 1 -name 'rootfs-*.tar' ! -name "$(basename "$rootfs_tar")" -delete
+find "$FACE_REC_CACHE/testhost" -maxdepth 1 -name "rootfs-$suite-*.tar" ! -name "$(basename "$rootfs_tar")" -delete
 echo "$image"

@@ -25,8 +25,8 @@ def test_dlib_imports_with_blas_lapack_and_no_gui(host):
 
 def test_wheel_is_kept_under_its_key(host):
     directory = key_dir(host)
-    assert directory.endswith("-cp311-debian12-x86_64-avx")
-    assert host.file(f"{directory}/dlib-20.0.1-cp311-cp311-linux_x86_64.whl").is_file
+    assert directory.endswith("-cp313-debian13-x86_64-avx")
+    assert host.file(f"{directory}/dlib-20.0.1-cp313-cp313-linux_x86_64.whl").is_file
     assert host.file(f"{VENV}/dlib-build-key").content_string == directory.rsplit("/", 1)[1]
 
 
