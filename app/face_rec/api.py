@@ -2,7 +2,7 @@
 
 from flask import Blueprint, abort, current_app, jsonify
 
-from face_rec.main import match_photo, parse_match_request
+from face_rec.matching import match_photo, parse_match_request
 
 bp = Blueprint("api", __name__)
 

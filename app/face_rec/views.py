@@ -2,7 +2,7 @@
 
 from flask import Blueprint, current_app, render_template
 
-from face_rec.main import annotated_data_url, match_photo, parse_match_request
+from face_rec.matching import annotated_data_url, match_photo, parse_match_request
 
 bp = Blueprint("views", __name__)
 
