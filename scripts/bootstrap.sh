@@ -19,6 +19,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# The test-host image builds (network and disk) while the venv and dlib build (CPU).
+"$FACE_REC_ROOT/scripts/dockerd.sh"
+"$FACE_REC_ROOT/testhost/build-image.sh" >/dev/null &
+image_build=$!
+
 # Controller venv, rebuilt only when the pins change.
 req="$FACE_REC_ROOT/requirements/controller.txt"
 stamp="$FACE_REC_VENV/.requirements-$(hash_files "$req")"
@@ -43,5 +48,4 @@ if [ ! -e "$app_stamp" ]; then
 fi
 "$FACE_REC_ROOT/scripts/seed-dlib-cache.sh" "$FACE_REC_VENV/bin/python"
 
-"$FACE_REC_ROOT/scripts/dockerd.sh"
-"$FACE_REC_ROOT/testhost/build-image.sh" >/dev/null
+wait "$image_build" || die "the test-host image build failed (its error is above)"

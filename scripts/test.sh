@@ -5,8 +5,10 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 require_root "$@"
 "$FACE_REC_ROOT/scripts/bootstrap.sh"
-# Debian 13 hosts too, for the dlib and default scenarios (make up needs only Debian 12's).
-"$FACE_REC_ROOT/testhost/build-image.sh" trixie >/dev/null
+# Debian 13 hosts too, for the dlib and default scenarios (make up needs only Debian 12's):
+# built while lint and the Python tests run.
+"$FACE_REC_ROOT/testhost/build-image.sh" trixie >/dev/null &
+trixie_image=$!
 cd "$FACE_REC_ROOT"
 export PATH="$FACE_REC_VENV/bin:$PATH"
 # Molecule's hosts only: a local host from `make up` stays.
@@ -19,6 +21,7 @@ run() { log "$*"; "$@"; }
 run yamllint --strict .
 run ansible-lint
 run pytest -q tests
+wait "$trixie_image" || die "the Debian 13 test-host image build failed (its error is above)"
 for scenario in "${scenarios[@]}"; do
   start=$SECONDS
   run molecule test -s "$scenario"

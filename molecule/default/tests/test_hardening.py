@@ -20,7 +20,11 @@ VAULT = ROOT / "molecule" / "default" / "vault"
 # The per-client match limit lifted, as for a crowd of visitors: nginx_match_rate_per_s is a
 # variable of nginx.conf, nginx_match_burst one of the site.
 LIFTED = {"nginx_match_rate_per_s": 1000, "nginx_match_burst": 1000}
-FIGURES = {}
+FIGURES = {}  # per host, printed when its module fixture ends
+
+
+def _figures(host):
+    return FIGURES.setdefault(host.backend.get_hostname(), {})
 
 
 def _converged(result):
@@ -34,8 +38,7 @@ def lifted(host):
     _converged(converge(host, extra_vars=LIFTED))
     yield LIFTED
     _converged(converge(host))
-    if FIGURES:
-        print("\nfigures:", FIGURES)
+    print(f"\nfigures of {host.backend.get_hostname()}:", _figures(host))
 
 
 def _wait_healthy(base_url, seconds=60):
@@ -58,7 +61,7 @@ def _exposure(host, unit):
 
 def test_services_are_sandboxed(host):
     scores = {unit: _exposure(host, unit) for unit in ("main.service", "nginx.service")}
-    FIGURES["systemd-analyze security"] = scores
+    _figures(host)["systemd-analyze security"] = scores
     print(f"\nsystemd-analyze security: {scores}")
     assert scores["main.service"] <= 1.0 and scores["nginx.service"] <= 3.0
 
@@ -99,7 +102,7 @@ def test_uploads_never_touch_the_disk(host, base_url, photos, lifted):
         host.run("systemctl stop watch-nginx-temp")
         created = host.check_output(f"cat {watch_log}")
         warnings_after = host.run("grep -c 'to a temporary file' /var/log/nginx/error.log").stdout.strip()
-    FIGURES["files in nginx's temp folders while posting 1-9 MB"] = len(created.split())
+    _figures(host)["files in nginx's temp folders while posting 1-9 MB"] = len(created.split())
     assert created == "" and warnings_after == warnings_before
 
 
@@ -147,7 +150,7 @@ def test_restarts_and_kills_under_load(host, base_url, photos, lifted):
         load = _under_load(base_url, photos, event)
         results[name] = {"requests": len(load.answers), "failed": len(load.failed),
                          "failed statuses": sorted({a.status for a in load.failed})}
-    FIGURES["under load (4 clients: pages, cast pages, matches)"] = results
+    _figures(host)["under load (4 clients: pages, cast pages, matches)"] = results
     print("\nfailed requests under a steady load:")
     for name, result in results.items():
         print(f"  {name}: {result}")
@@ -173,7 +176,7 @@ def test_overload_is_shed_early_and_clearly(host, base_url, photos, lifted):
     figures = {"clients": 100, "requests": len(crowd.answers), "statuses": statuses,
                "served p50 s": round(crowd.percentile(0.5), 2), "served p99 s": round(crowd.percentile(0.99), 2),
                "refused p99 s": round(crowd.percentile(0.99, status=503), 3)}
-    FIGURES["overload"] = figures
+    _figures(host)["overload"] = figures
     print(f"\noverload: {figures}")
     assert not {0, 502, 504} & set(statuses), statuses
     assert statuses.get(200) and refused
