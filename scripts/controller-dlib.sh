@@ -13,14 +13,12 @@ if [ -z "$wheel" ]; then
   mkdir -p "$dir"
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
-  # Pin the CPU baseline to AVX instead of whatever this CPU has (dlib's setup.py options for
-  # that are not reachable through pip; a cmake toolchain file is).
-  cat > "$work/baseline.cmake" <<'CMAKE'
-set(AVX_IS_AVAILABLE_ON_HOST 1 CACHE BOOL "pinned CPU baseline")
-set(SSE4_IS_AVAILABLE_ON_HOST 1 CACHE BOOL "pinned CPU baseline")
-set(USE_AVX_INSTRUCTIONS ON CACHE BOOL "pinned CPU baseline")
-set(USE_SSE4_INSTRUCTIONS ON CACHE BOOL "pinned CPU baseline")
-CMAKE
+  # The CPU baseline pinned to AVX by roles/dlib's own toolchain template: one recipe.
+  "$python" - "$FACE_REC_ROOT/roles/dlib/templates/cpu_baseline.cmake.j2" > "$work/baseline.cmake" <<'PY'
+import sys, jinja2
+template = jinja2.Template(open(sys.argv[1]).read(), trim_blocks=True)
+print(template.render(dlib_baseline="avx", ansible_managed="written by scripts/controller-dlib.sh"))
+PY
   log "building dlib $version from source for the controller's tests (about 11 minutes, once)"
   CMAKE_TOOLCHAIN_FILE="$work/baseline.cmake" DLIB_NO_GUI_SUPPORT=ON DLIB_USE_CUDA=OFF \
     CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
