@@ -14,6 +14,7 @@ import collections
 import dataclasses
 import itertools
 import json
+import pathlib
 import sys
 import threading
 import time
@@ -125,7 +126,6 @@ class SteadyLoad:
 
 
 def main():
-    import pathlib  # noqa: PLC0415 (only the command line needs it)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("url")
     parser.add_argument("--clients", type=int, default=4)
