@@ -27,7 +27,6 @@ class Answer:
     kind: str          # "page", "cast", "match"
     status: int        # 0 when no answer came (connection refused, reset, timeout)
     seconds: float
-    started: float     # time.monotonic() when sent
     error: str = ""
     retry_after: str = ""
     body: str = ""     # the start of a failed answer's body
@@ -99,11 +98,11 @@ class SteadyLoad:
             started = time.monotonic()
             try:
                 response = self._request(session, kind)
-                answer = Answer(kind, response.status_code, time.monotonic() - started, started,
+                answer = Answer(kind, response.status_code, time.monotonic() - started,
                                 retry_after=response.headers.get("Retry-After", ""),
                                 body="" if response.ok else response.text[:300])
             except requests.RequestException as error:
-                answer = Answer(kind, 0, time.monotonic() - started, started, error=type(error).__name__)
+                answer = Answer(kind, 0, time.monotonic() - started, error=type(error).__name__)
             with self._lock:
                 self.answers.append(answer)
             polite_wait = float(answer.retry_after) if self.honor_retry_after and answer.retry_after.isdigit() else 0
