@@ -2,9 +2,11 @@
 """A steady load through nginx, bounded in time and count, that counts every failed request.
 
     steady_load.py URL [--clients 4] [--seconds 30] [--max-requests 5000] [--photo PHOTO] [--cast CAST]
+                   [--expect-member MEMBER]
 
 Each client loops over a page, a cast's page and (with a photo) a match until the time or the
-count runs out. A request fails when it gets no answer or an answer that is not 2xx. Point it
+count runs out. A request fails when it gets no answer or an answer that is not 2xx, and a
+match also when --expect-member is given and another member comes first (a broken release). Point it
 only at 127.0.0.1 or at test hosts this project started. The Molecule scenarios use it to
 count failed requests across restarts, kills and deploys; on call can run it by hand.
 """
@@ -33,7 +35,7 @@ class Answer:
 
     @property
     def failed(self):
-        return not 200 <= self.status < 300
+        return not 200 <= self.status < 300 or bool(self.error)
 
 
 class SteadyLoad:
@@ -42,7 +44,8 @@ class SteadyLoad:
     Use it as a context manager around what you want to measure; read `answers` after."""
 
     def __init__(self, base_url, clients=4, seconds=60, max_requests=5000, photo=None, cast=None,
-                 kinds=None, timeout=30, verify=True, auth=None, pause=0.05, honor_retry_after=False):
+                 kinds=None, timeout=30, verify=True, auth=None, pause=0.05, honor_retry_after=False,
+                 expect_member=None):
         self.base_url = base_url.rstrip("/")
         self.clients, self.seconds, self.max_requests = clients, seconds, max_requests
         self.photo = photo.read_bytes() if photo is not None else None
@@ -51,6 +54,7 @@ class SteadyLoad:
         self.timeout, self.verify, self.auth = timeout, verify, auth
         self.pause = pause  # between a client's requests: steady, not a flood
         self.honor_retry_after = honor_retry_after  # a polite client waits as told after 429/503
+        self.expect_member = expect_member  # a match whose first member differs counts as failed
         self.answers = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -101,6 +105,10 @@ class SteadyLoad:
                 answer = Answer(kind, response.status_code, time.monotonic() - started,
                                 retry_after=response.headers.get("Retry-After", ""),
                                 body="" if response.ok else response.text[:300])
+                if kind == "match" and response.ok and self.expect_member:
+                    first = _first_member(response.json())
+                    if first != self.expect_member:
+                        answer.error, answer.body = f"wrong match: {first} first", response.text[:300]
             except requests.RequestException as error:
                 answer = Answer(kind, 0, time.monotonic() - started, error=type(error).__name__)
             with self._lock:
@@ -124,6 +132,12 @@ class SteadyLoad:
                 "p50_s": self.percentile(0.5), "p99_s": self.percentile(0.99)}
 
 
+def _first_member(answer):
+    faces = answer.get("faces") or [{}]
+    matches = faces[0].get("matches") or [{}]
+    return matches[0].get("member")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("url")
@@ -133,9 +147,10 @@ def main():
     parser.add_argument("--photo", type=pathlib.Path)
     parser.add_argument("--cast")
     parser.add_argument("--pause", type=float, default=0.05, help="seconds between a client's requests")
+    parser.add_argument("--expect-member", help="the member a match of the photo must give first")
     args = parser.parse_args()
     with SteadyLoad(args.url, args.clients, args.seconds, args.max_requests, args.photo, args.cast,
-                    pause=args.pause) as load:
+                    pause=args.pause, expect_member=args.expect_member) as load:
         load.wait()
     print(json.dumps(load.summary()))
     return 1 if load.failed else 0

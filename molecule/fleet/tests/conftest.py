@@ -1,0 +1,112 @@
+"""Shared by the fleet scenario's tests: the hosts, the balancer's address, the test photos, a
+steady load through the balancer, ansible-playbook runs and copies of the app to deploy."""
+
+import importlib.util
+import json
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import time
+
+import pytest
+import testinfra
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+INVENTORY = os.environ.get("MOLECULE_INVENTORY_FILE", "")
+APP_HOSTS = ["face-rec-fleet-a", "face-rec-fleet-b"]
+BALANCER = "face-rec-fleet-lb"
+
+
+def _load_script(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+demo_cast = _load_script("demo_cast")
+steady_load = _load_script("steady_load")
+
+
+def testinfra_host(name):
+    return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}")
+
+
+@pytest.fixture(scope="session")
+def app_hosts():
+    return {name: testinfra_host(name) for name in APP_HOSTS}
+
+
+@pytest.fixture(scope="session")
+def balancer():
+    return testinfra_host(BALANCER)
+
+
+def address_of(host):
+    return host.interface("eth0").addresses[0]
+
+
+@pytest.fixture(scope="session")
+def balancer_url(balancer):
+    return f"http://{address_of(balancer)}"
+
+
+@pytest.fixture(scope="session")
+def photos():
+    return demo_cast.test_images()
+
+
+@pytest.fixture(scope="session")
+def figures():
+    """Figures the tests measure, printed at the end for README."""
+    collected = {}
+    yield collected
+    print("\nfleet figures: " + json.dumps(collected, indent=1))
+
+
+def play(playbook, *args, extra_vars=None, timeout=900):
+    """ansible-playbook on the scenario's inventory; the finished process and its seconds."""
+    command = ["ansible-playbook", "-i", INVENTORY, str(ROOT / playbook), *args]
+    if extra_vars:
+        command += ["-e", json.dumps(extra_vars)]
+    env = {**os.environ, "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1"}
+    started = time.monotonic()
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False, env=env)
+    result.seconds = round(time.monotonic() - started, 1)
+    return result
+
+
+def host_times(output):
+    """{host: seconds} from roll_host.yml's closing line per host."""
+    return {host: float(seconds) for host, seconds in re.findall(r"(face-rec-fleet-\w+) (?:deployed|rolled back) in ([\d.]+) s", output)}
+
+
+def serving_release(host):
+    return host.check_output("basename $(readlink -f /opt/face_rec/current)")
+
+
+def demo_cast_dir():
+    """The demo casts site.yml syncs (roles/faceapp builds them on the controller)."""
+    return pathlib.Path(os.environ.get("FACE_REC_CACHE") or ROOT / ".cache") / "demo-casts"
+
+
+def app_copy(tmp_path, name, change):
+    """A copy of app/ with `change(path)` applied: a release with its own name."""
+    copy = tmp_path / name
+    shutil.copytree(ROOT / "app", copy, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    change(copy / "face_rec")
+    return copy
+
+
+def steady(balancer_url, photos, seconds=600):
+    """The load the deploy tests run through the balancer: two clients of pages, cast pages and
+    matches of obama2.jpg, which must give obama first, under the per-client rate limit."""
+    return steady_load.SteadyLoad(balancer_url, clients=2, seconds=seconds, max_requests=6000,
+                                  photo=photos / "obama2.jpg", cast="presidents", pause=0.3,
+                                  expect_member="obama")
+
+
+def load_figures(load):
+    return {"requests": len(load.answers), "failed": len(load.failed), "statuses": load.statuses()}

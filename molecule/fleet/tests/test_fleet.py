@@ -1,0 +1,144 @@
+"""Two app hosts behind an nginx balancer, as on call deploys them: rolling deploys, a failed
+deploy, a release that cannot match, a rollback and a stopped host, each under a steady load
+through the balancer, with every failed request counted. The tests run in this order."""
+
+import re
+import shutil
+import time
+
+import requests
+from conftest import (APP_HOSTS, BALANCER, address_of, app_copy, demo_cast_dir, host_times, load_figures, play,
+                      serving_release, steady)
+
+# The scenario's tests run once, from the balancer's point of view; they reach the app hosts
+# themselves.
+testinfra_hosts = [f"ansible://{BALANCER}"]
+
+
+def test_balancer_spreads_requests_and_keeps_the_client_address(host, app_hosts, balancer_url):
+    client = host.check_output("ip route | awk '/default/ {print $3}'")  # the controller, seen from here
+    logged = {}
+    for name, app in app_hosts.items():
+        app.run("truncate -s 0 /var/log/nginx/access.log")
+    for _ in range(20):
+        assert requests.get(balancer_url + "/casts", timeout=10).status_code == 200
+    # Straight to an app host with a forged header: not a trusted balancer, so not believed.
+    direct = requests.get(f"http://{address_of(app_hosts[APP_HOSTS[0]])}/casts",
+                          headers={"X-Real-IP": "203.0.113.9", "X-Forwarded-For": "203.0.113.9"}, timeout=10)
+    assert direct.status_code == 200
+    for name, app in app_hosts.items():
+        lines = app.check_output("cat /var/log/nginx/access.log").splitlines()
+        logged[name] = {line.split()[0] for line in lines}
+        assert lines, f"{name} got no request: the balancer does not spread them"
+    assert set().union(*logged.values()) == {client}, logged
+    headers = requests.get(balancer_url + "/", timeout=10).headers
+    assert headers["X-Frame-Options"] == "DENY" and "," not in headers["Content-Security-Policy"].split("'none'")[-1]
+
+
+def test_casts_sync_removes_photos_and_encodes_once(app_hosts, tmp_path, figures):
+    """A photo removed on the controller goes from every host; its encoding goes with it, built
+    on one host and copied, so every host has the same encodings file."""
+    casts = tmp_path / "casts"
+    shutil.copytree(demo_cast_dir(), casts)
+    removed = sorted((casts / "presidents" / "obama").glob("*.jpg"))[-1]
+    removed.unlink()
+    result = play("site.yml", "--tags", "casts", extra_vars={"faceapp_casts_src": str(casts)})
+    assert result.returncode == 0, result.stdout[-3000:]
+    encoded_on = re.findall(r"changed: \[(face-rec-fleet-\w)\]", result.stdout.split("Build the casts' encodings")[1].split("TASK")[0])
+    assert encoded_on == [APP_HOSTS[0]], encoded_on
+    for app in app_hosts.values():
+        assert not app.file(f"/opt/face_rec/shared/casts/presidents/obama/{removed.name}").exists
+    digests = {app.check_output("sha256sum /opt/face_rec/shared/encodings/presidents.npz").split()[0]
+               for app in app_hosts.values()}
+    assert len(digests) == 1, digests
+    restored = play("site.yml", "--tags", "casts")
+    assert restored.returncode == 0, restored.stdout[-3000:]
+    for app in app_hosts.values():
+        assert app.file(f"/opt/face_rec/shared/casts/presidents/obama/{removed.name}").exists
+    figures["casts: remove a photo, then put it back (s)"] = [result.seconds, restored.seconds]
+
+
+def test_rolling_deploy_loses_nothing(app_hosts, balancer_url, photos, tmp_path, figures):
+    before = {name: serving_release(app) for name, app in app_hosts.items()}
+    changed = app_copy(tmp_path, "app", lambda src: (src / "templates/base.html").write_text(
+        (src / "templates/base.html").read_text() + "\n{# rolling deploy test #}\n"))
+    with steady(balancer_url, photos) as load:
+        result = play("playbooks/deploy.yml", extra_vars={"faceapp_src": str(changed)})
+    figures["rolling deploy"] = {"seconds": result.seconds, "per host s": host_times(result.stdout), **load_figures(load)}
+    assert result.returncode == 0, result.stdout[-3000:]
+    after = {name: serving_release(app) for name, app in app_hosts.items()}
+    assert len(set(after.values())) == 1 and set(after.values()) != set(before.values()), (before, after)
+    assert load.failed == [], load.failed[:5]
+
+
+def test_release_that_fails_to_import_stops_at_the_first_host(app_hosts, balancer_url, photos, tmp_path, figures):
+    before = {name: serving_release(app) for name, app in app_hosts.items()}
+    broken = app_copy(tmp_path, "app", lambda src: (src / "main.py").write_text(
+        "import face_rec_missing_module  # noqa\n" + (src / "main.py").read_text()))
+    with steady(balancer_url, photos) as load:
+        result = play("playbooks/deploy.yml", extra_vars={"faceapp_src": str(broken)})
+    figures["deploy of a release that fails to import"] = {"seconds": result.seconds, **load_figures(load)}
+    assert result.returncode != 0
+    assert f"deploy failed on {APP_HOSTS[0]}" in result.stdout and "Check that the release imports" in result.stdout
+    assert "face_rec_missing_module" in result.stdout
+    assert {name: serving_release(app) for name, app in app_hosts.items()} == before
+    assert load.failed == [], load.failed[:5]
+
+
+def test_release_that_cannot_match_never_takes_traffic(app_hosts, balancer_url, photos, tmp_path, figures):
+    before = {name: serving_release(app) for name, app in app_hosts.items()}
+
+    def reverse_matches(src):
+        matching = src / "matching.py"
+        text = matching.read_text()
+        assert "snapshot.index.search(encoding, k, cast)" in text
+        matching.write_text(text.replace("snapshot.index.search(encoding, k, cast)",
+                                         "reversed(list(snapshot.index.search(encoding, k, cast)))"))
+    wrong = app_copy(tmp_path, "app", reverse_matches)
+    with steady(balancer_url, photos) as load:
+        result = play("playbooks/deploy.yml", extra_vars={"faceapp_src": str(wrong)})
+    figures["deploy of a release that cannot match"] = {"seconds": result.seconds, **load_figures(load)}
+    assert result.returncode != 0
+    assert f"deploy failed on {APP_HOSTS[0]}" in result.stdout and "smoke match failed" in result.stdout
+    assert {name: serving_release(app) for name, app in app_hosts.items()} == before
+    # Every match through the balancer gave obama first: the wrong release never served.
+    assert load.failed == [], load.failed[:5]
+
+
+def test_rollback_loses_nothing(app_hosts, balancer_url, photos, figures):
+    before = {name: serving_release(app) for name, app in app_hosts.items()}
+    with steady(balancer_url, photos) as load:
+        result = play("playbooks/rollback.yml")
+    figures["rollback"] = {"seconds": result.seconds, "per host s": host_times(result.stdout), **load_figures(load)}
+    assert result.returncode == 0, result.stdout[-3000:]
+    after = {name: serving_release(app) for name, app in app_hosts.items()}
+    assert len(set(after.values())) == 1 and after != before
+    assert load.failed == [], load.failed[:5]
+
+
+def test_stopping_an_app_host_costs_at_most_its_requests_in_flight(app_hosts, balancer_url, photos, figures):
+    stopped = app_hosts[APP_HOSTS[1]]
+    with steady(balancer_url, photos, seconds=40) as load:
+        time.sleep(5)
+        stopped.run_expect([0], "systemctl stop nginx main.socket main")
+        time.sleep(10)
+        status = play("playbooks/status.yml")
+        stopped.run_expect([0], "systemctl start main.socket nginx")
+        time.sleep(5)
+    figures["one app host stopped"] = load_figures(load)
+    assert len(load.failed) <= load.clients, load.failed
+    out = status.stdout
+    assert status.returncode == 0, out[-3000:]
+    for name in APP_HOSTS:
+        assert name in out
+    assert "nginx=inactive" in out and "main=inactive" in out
+    assert f"{APP_HOSTS[1]}" in out.split("balancer view")[-1] and "unreachable" in out.split("balancer view")[-1]
+
+
+def test_status_shows_every_host_and_the_balancers_view(app_hosts):
+    result = play("playbooks/status.yml")
+    assert result.returncode == 0, result.stdout[-3000:]
+    for name, app in app_hosts.items():
+        assert name in result.stdout and serving_release(app) in result.stdout
+    view = result.stdout.split("balancer view")[-1]
+    assert view.count("in service, /healthz 200") == len(APP_HOSTS), view
