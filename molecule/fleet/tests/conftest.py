@@ -73,7 +73,7 @@ def play(playbook, *args, extra_vars=None, timeout=900):
         command += ["-e", json.dumps(extra_vars)]
     env = {**os.environ, "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1"}
     started = time.monotonic()
-    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False, env=env)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False, env=env, cwd=ROOT)
     result.seconds = round(time.monotonic() - started, 1)
     return result
 
