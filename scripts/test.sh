@@ -15,7 +15,7 @@ export PATH="$FACE_REC_VENV/bin:$PATH"
 trap '"$FACE_REC_ROOT/scripts/down.sh" host' EXIT
 
 # Scenarios run in this order: cheap contract checks first.
-scenarios=(${FACE_REC_SCENARIOS:-testhost dlib default})
+scenarios=(${FACE_REC_SCENARIOS:-testhost dlib default fleet})
 
 run() { log "$*"; "$@"; }
 run yamllint --strict .
