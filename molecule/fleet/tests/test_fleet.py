@@ -2,6 +2,7 @@
 deploy, a release that cannot match, a rollback and a stopped host, each under a steady load
 through the balancer, with every failed request counted. The tests run in this order."""
 
+import concurrent.futures
 import re
 import shutil
 import time
@@ -33,6 +34,22 @@ def test_balancer_spreads_requests_and_keeps_the_client_address(host, app_hosts,
     assert set().union(*logged.values()) == {client}, logged
     headers = requests.get(balancer_url + "/", timeout=10).headers
     assert headers["X-Frame-Options"] == "DENY" and "," not in headers["Content-Security-Policy"].split("'none'")[-1]
+
+
+def test_the_edge_limits_each_client_and_keeps_uploads_off_its_disk(host, balancer_url, photos, figures):
+    photo = (photos / "obama2.jpg").read_bytes()
+    junk = bytes(range(256)) * (5 * 4096)  # 5 MB that is no image: 415 from the app, through the edge
+    assert requests.post(balancer_url + "/api/v1/match", files={"image": ("j.jpg", junk)}, timeout=60).status_code == 415
+    with concurrent.futures.ThreadPoolExecutor(12) as pool:
+        statuses = list(pool.map(lambda _: requests.post(balancer_url + "/api/v1/match",
+                                                         files={"image": ("p.jpg", photo)}, timeout=60), range(12)))
+    codes = [answer.status_code for answer in statuses]
+    refused = [answer for answer in statuses if answer.status_code == 429]
+    figures["12 matches at once from one client through the edge"] = {str(c): codes.count(c) for c in sorted(set(codes))}
+    assert 200 in codes and refused, codes
+    assert refused[0].headers["Retry-After"] == "1" and refused[0].json()["error"]["status"] == 429
+    assert host.check_output("find /var/lib/nginx -type f | wc -l") == "0"
+    time.sleep(3)  # the client's bucket refills before the steady loads
 
 
 def test_casts_sync_removes_photos_and_encodes_once(app_hosts, tmp_path, figures):
