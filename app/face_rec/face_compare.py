@@ -240,6 +240,15 @@ class FaceIndex:
     def __len__(self):
         return len(self.encodings)
 
+    def counts_by_cast(self):
+        """{cast slug: encodings known for it}."""
+        counts = {}
+        for cast, (first, last) in self.cast_ranges.items():
+            lo = int(self.member_starts[first]) if first < len(self.member_keys) else len(self.encodings)
+            hi = int(self.member_starts[last]) if last < len(self.member_keys) else len(self.encodings)
+            counts[cast] = hi - lo if last > first else 0
+        return counts
+
     def search(self, query, k, cast=None):
         """The k members closest to query (a 128-d encoding), nearest first, in one cast or all."""
         first, last = self.cast_ranges.get(cast, (0, 0)) if cast else (0, len(self.member_keys))

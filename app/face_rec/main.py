@@ -6,7 +6,7 @@ import logging
 from flask import Flask, Request, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from face_rec import api, browse_casts, settings, views
+from face_rec import api, browse_casts, metrics, settings, views
 from face_rec.face_compare import load_models
 from face_rec.gallery import Gallery
 
@@ -33,6 +33,7 @@ def create_app(overrides=None):
     app.register_blueprint(views.bp)
     app.register_blueprint(browse_casts.bp)
     app.register_blueprint(api.bp, url_prefix="/api/v1")
+    metrics.init_app(app)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
 

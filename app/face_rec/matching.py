@@ -4,11 +4,13 @@ each face's closest cast members, draw the result."""
 import base64
 import dataclasses
 import io
+import time
 
 from flask import abort, current_app, request
 from PIL import Image, ImageDraw
 
 from face_rec.face_compare import ImageError, face_encodings, face_locations, load_image, similarity
+from face_rec.metrics import observe_match
 
 
 @dataclasses.dataclass
@@ -35,12 +37,14 @@ def parse_match_request():
 def match_photo(data, cast, k):
     """Find every face in the photo and its k closest members. Returns (image, [FaceResult])."""
     config = current_app.config
+    started = time.perf_counter()
     try:
         image = load_image(data, config["MAX_IMAGE_PIXELS"])
     except ImageError as error:
         abort(error.status, description=str(error))
     boxes = face_locations(image, config["MAX_IMAGE_SIDE"])
     if not boxes:
+        observe_match(time.perf_counter() - started, 0)
         abort(422, description="no face found in the photo")
     snapshot = current_app.extensions["face_rec"].snapshot()
     faces = []
@@ -56,6 +60,7 @@ def match_photo(data, cast, k):
                 "photo_url": f"/media/{match.cast}/{match.member}/{match.photo}",
             })
         faces.append(FaceResult(number, box, matches))
+    observe_match(time.perf_counter() - started, len(faces))
     return image, faces
 
 
