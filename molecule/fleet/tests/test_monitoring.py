@@ -71,7 +71,8 @@ def test_a_stopped_app_host_fires_its_alert_and_status_shows_it(host, app_hosts)
     stopped_name = APP_HOSTS[1]
     stopped = app_hosts[stopped_name]
     services = "prometheus-node-exporter nginx main.socket main"
-    stopped.run_expect([0], f"systemctl stop {services}")
+    with stopped.sudo():
+        stopped.run_expect([0], f"systemctl stop {services}")
     try:
         wait_for(lambda: ("FaceRecHostDown", stopped_name) in firing(host), 150, "FaceRecHostDown firing")
         status = play("playbooks/status.yml")
@@ -79,5 +80,6 @@ def test_a_stopped_app_host_fires_its_alert_and_status_shows_it(host, app_hosts)
         assert f"ALERT firing: FaceRecHostDown on {stopped_name}" in status.stdout
         assert f"{APP_HOSTS[0]}: requests per second" in status.stdout
     finally:
-        stopped.run_expect([0], f"systemctl start {services}")
+        with stopped.sudo():
+            stopped.run_expect([0], f"systemctl start {services}")
     wait_for(lambda: ("FaceRecHostDown", stopped_name) not in firing(host), 60, "the alert resolved")
