@@ -12,6 +12,8 @@ import re
 import yaml
 from flask import Blueprint, abort, current_app, render_template, send_from_directory
 
+from face_rec.thumbs import thumbs_dir_for
+
 SLUG = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp"})
 
@@ -126,6 +128,35 @@ def cast(cast_slug):
 def member(cast_slug, member_slug):
     found = _cast_or_404(cast_slug)
     return render_template("member.html", cast=found, member=_member_or_404(found, member_slug))
+
+
+def face_url(cast_slug, member_slug, photo):
+    """The member photo's face thumbnail when create_encodings made one, else the photo."""
+    if (cast_slug, member_slug, photo) in current_app.extensions["face_rec"].snapshot().encoded:
+        return f"/thumbs/{cast_slug}/{member_slug}/{photo}.webp"
+    return f"/media/{cast_slug}/{member_slug}/{photo}"
+
+
+def member_face_url(cast_slug, member):
+    """The first of a member's photos that has a face thumbnail (else the first photo)."""
+    encoded = current_app.extensions["face_rec"].snapshot().encoded
+    photo = next((p for p in member.photos if (cast_slug, member.slug, p) in encoded), member.photos[0])
+    return face_url(cast_slug, member.slug, photo)
+
+
+@bp.app_context_processor
+def _template_helpers():
+    return {"face_url": face_url, "member_face_url": member_face_url}
+
+
+@bp.get("/thumbs/<cast_slug>/<member_slug>/<name>")
+def thumb(cast_slug, member_slug, name):
+    """A face thumbnail. In production nginx serves /thumbs/ itself."""
+    found = _member_or_404(_cast_or_404(cast_slug), member_slug)
+    if not name.endswith(".webp") or name[:-len(".webp")] not in found.photos:
+        abort(404, description="unknown thumbnail")
+    folder = thumbs_dir_for(current_app.config["ENCODINGS_DIR"]) / cast_slug / member_slug
+    return send_from_directory(folder, name, max_age=3600)
 
 
 @bp.get("/media/<cast_slug>/<member_slug>/<photo>")

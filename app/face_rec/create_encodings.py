@@ -2,42 +2,82 @@
 
 Only new or changed photos are encoded (a photo whose size and mtime are unchanged is not even
 read); removed photos drop out. Each cast's file is replaced atomically, so a running app sees
-the old encodings or the new ones. The last line says `encodings: changed` or
+the old encodings or the new ones. Each encoded photo also gets a small thumbnail centred on
+its face (WebP, `thumbs/<cast>/<member>/<photo>.webp` beside the encodings folder), which the
+pages show instead of the full photo. The last line says `encodings: changed` or
 `encodings: unchanged`, for scripts (and Ansible's changed_when) to read.
 """
 
 import argparse
 import hashlib
+import io
 import multiprocessing
 import os
 import pathlib
+import shutil
 import sys
+import tempfile
 import time
 
 import numpy as np
+from PIL import Image
 
 from face_rec import browse_casts, settings
+from face_rec.thumbs import thumbs_dir_for
 from face_rec.face_compare import (CastEncodings, ImageError, face_encodings, face_locations, load_image,
                                    read_cast_encodings, write_cast_encodings)
 
 
+THUMB_SIDE = 192  # pixels: twice the size the pages show, for sharp screens
+
+
+def face_thumbnail(image, box, side=THUMB_SIDE):
+    """A square WebP centred on the face (head and a little shoulder), as bytes."""
+    height, width = image.shape[:2]
+    top, right, bottom, left = box
+    face = max(bottom - top, right - left)
+    crop = min(round(face * 1.9), width, height)
+    centre_x, centre_y = (left + right) / 2, (top + bottom) / 2 - face * 0.08  # room for the hair
+    x0 = int(min(max(0, centre_x - crop / 2), width - crop))
+    y0 = int(min(max(0, centre_y - crop / 2), height - crop))
+    picture = Image.fromarray(image[y0:y0 + crop, x0:x0 + crop]).resize((side, side), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="WEBP", quality=80, method=4)
+    return buffer.getvalue()
+
+
 def encode_photo(job):
-    """(member, photo, path, hash, size, mtime, max_side, max_pixels) -> (job, encoding or None, reason)."""
+    """(member, photo, path, hash, size, mtime, max_side, max_pixels) -> (job, encoding, thumbnail, reason);
+    encoding and thumbnail are None when the photo is skipped, and reason says why."""
     path, max_side, max_pixels = job[2], job[6], job[7]
     try:
         image = load_image(pathlib.Path(path).read_bytes(), max_pixels)
     except (ImageError, OSError) as error:
-        return job, None, f"unreadable: {error}"
+        return job, None, None, f"unreadable: {error}"
     boxes = face_locations(image, max_side)
     if not boxes:
-        return job, None, "no face found"
+        return job, None, None, "no face found"
     if len(boxes) > 1:
-        return job, None, f"{len(boxes)} faces found; a reference photo must show one"
-    return job, face_encodings(image, boxes)[0], ""
+        return job, None, None, f"{len(boxes)} faces found; a reference photo must show one"
+    return job, face_encodings(image, boxes)[0], face_thumbnail(image, boxes[0]), ""
 
 
-def plan_cast(cast, cast_dir, previous):
-    """Split the cast's photos into kept rows (unchanged), skipped ones still valid, and jobs."""
+def thumb_path(thumbs_dir, cast, member, photo):
+    return pathlib.Path(thumbs_dir) / cast / member / f"{photo}.webp"
+
+
+def _write_atomically(path, data):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "wb") as file:
+        file.write(data)
+    os.chmod(tmp, 0o644)  # nginx serves them
+    os.replace(tmp, path)
+
+
+def plan_cast(cast, cast_dir, previous, thumbs_dir):
+    """Split the cast's photos into kept rows (unchanged), skipped ones still valid, and jobs.
+    A photo whose thumbnail is missing is encoded again (encodings from before thumbnails)."""
     known = {(str(m), str(p)): i for i, (m, p) in enumerate(zip(previous.members, previous.photos))}
     kept, skipped, jobs = [], {}, []
     for member in cast.members.values():
@@ -46,7 +86,9 @@ def plan_cast(cast, cast_dir, previous):
             stat = path.stat()
             key = (member.slug, photo)
             row = known.get(key)
-            if row is not None and previous.sizes[row] == stat.st_size and previous.mtimes[row] == stat.st_mtime_ns:
+            has_thumb = thumb_path(thumbs_dir, cast.slug, member.slug, photo).exists()
+            if (row is not None and has_thumb and previous.sizes[row] == stat.st_size
+                    and previous.mtimes[row] == stat.st_mtime_ns):
                 kept.append(row)
                 continue
             old_skip = previous.skipped.get(key)
@@ -54,7 +96,7 @@ def plan_cast(cast, cast_dir, previous):
                 skipped[key] = old_skip
                 continue
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
-            if row is not None and previous.hashes[row] == digest:  # touched, not changed
+            if row is not None and has_thumb and previous.hashes[row] == digest:  # touched, not changed
                 kept.append(row)
                 continue
             jobs.append((member.slug, photo, str(path), digest, stat.st_size, stat.st_mtime_ns))
@@ -62,28 +104,34 @@ def plan_cast(cast, cast_dir, previous):
 
 
 def update_cast(cast, cast_dir, out_path, pool, options, log):
-    """Bring one cast's encodings file up to date.
+    """Bring one cast's encodings file and thumbnails up to date.
 
     Returns (changed, photos encoded, photos removed, skip messages, encodings in the file)."""
     previous = read_cast_encodings(out_path) if out_path.exists() else CastEncodings.empty()
-    kept, skipped, jobs = plan_cast(cast, cast_dir, previous)
+    kept, skipped, jobs = plan_cast(cast, cast_dir, previous, options.thumbs_dir)
     rows = {"encodings": [previous.encodings[i] for i in kept], "members": [str(previous.members[i]) for i in kept],
             "photos": [str(previous.photos[i]) for i in kept], "hashes": [str(previous.hashes[i]) for i in kept],
             "sizes": [int(previous.sizes[i]) for i in kept], "mtimes": [int(previous.mtimes[i]) for i in kept]}
     new_skips = []
     work = [job + (options.max_side, options.max_pixels) for job in jobs]
-    for done, (job, encoding, reason) in enumerate(pool.imap_unordered(encode_photo, work) if work else [], 1):
+    for done, (job, encoding, thumbnail, reason) in enumerate(pool.imap_unordered(encode_photo, work) if work else [], 1):
         member, photo, _, digest, size, mtime = job[:6]
         log(f"  [{done}/{len(work)}] {cast.slug}/{member}/{photo}" + (f": skipped, {reason}" if reason else ""))
         if encoding is None:
             skipped[(member, photo)] = (digest, size, mtime, reason)
             new_skips.append(f"{member}/{photo}: {reason}")
             continue
+        _write_atomically(thumb_path(options.thumbs_dir, cast.slug, member, photo), thumbnail)
         for name, value in zip(("encodings", "members", "photos", "hashes", "sizes", "mtimes"),
                                (encoding, member, photo, digest, size, mtime)):
             rows[name].append(value)
     current = {(m.slug, p) for m in cast.members.values() for p in m.photos}
     removed = sum(1 for key in zip(map(str, previous.members), map(str, previous.photos)) if key not in current)
+    encoded = set(zip(rows["members"], rows["photos"]))
+    cast_thumbs = pathlib.Path(options.thumbs_dir) / cast.slug
+    for stale in sorted(cast_thumbs.glob("*/*.webp")) if cast_thumbs.is_dir() else []:
+        if (stale.parent.name, stale.name[:-len(".webp")]) not in encoded:
+            stale.unlink()
     changed = bool(jobs) or removed > 0 or set(skipped) != set(previous.skipped) or not out_path.exists()
     if changed:
         write_cast_encodings(out_path, CastEncodings(
@@ -98,11 +146,13 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="create_encodings", description=__doc__.splitlines()[0])
     parser.add_argument("--casts-dir", default=config["CASTS_DIR"])
     parser.add_argument("--encodings-dir", default=config["ENCODINGS_DIR"])
+    parser.add_argument("--thumbs-dir", help="face thumbnails (default: 'thumbs' beside the encodings dir)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count(), help="worker processes (default: all cores)")
     parser.add_argument("--max-side", type=int, default=config["MAX_IMAGE_SIDE"])
     parser.add_argument("--quiet", action="store_true", help="no per-photo progress")
     options = parser.parse_args(argv)
     options.max_pixels = config["MAX_IMAGE_PIXELS"]
+    options.thumbs_dir = pathlib.Path(options.thumbs_dir or thumbs_dir_for(options.encodings_dir))
     started = time.monotonic()
 
     def log(message):
@@ -133,6 +183,7 @@ def main(argv=None):
     for stale in sorted(encodings_dir.glob("*.npz")) if encodings_dir.is_dir() else []:
         if stale.stem not in catalog:
             stale.unlink()
+            shutil.rmtree(options.thumbs_dir / stale.stem, ignore_errors=True)
             any_change = True
             print(f"{stale.stem}: cast removed, encodings deleted")
     print(f"encodings: {'changed' if any_change else 'unchanged'} ({time.monotonic() - started:.2f} s)")

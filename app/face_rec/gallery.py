@@ -14,6 +14,7 @@ class Snapshot:
     catalog: dict
     index: FaceIndex
     signature: tuple
+    encoded: frozenset = frozenset()  # (cast, member, photo) with an encoding, hence a face thumbnail
 
 
 class Gallery:
@@ -41,7 +42,9 @@ class Gallery:
         catalog = browse_casts.load_catalog(self.casts_dir)
         by_cast = {name[:-4]: read_cast_encodings(self.encodings_dir / name) for name, _, _ in signature
                    if name[:-4] in catalog}
-        return Snapshot(catalog, FaceIndex(by_cast), signature)
+        encoded = frozenset((cast, str(member), str(photo)) for cast, data in by_cast.items()
+                            for member, photo in zip(data.members, data.photos))
+        return Snapshot(catalog, FaceIndex(by_cast), signature, encoded)
 
     def snapshot(self):
         now = time.monotonic()

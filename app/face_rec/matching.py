@@ -9,6 +9,7 @@ import time
 from flask import abort, current_app, request
 from PIL import Image, ImageDraw
 
+from face_rec.browse_casts import face_url
 from face_rec.face_compare import ImageError, face_encodings, face_locations, load_image, similarity
 from face_rec.metrics import observe_match
 
@@ -58,10 +59,24 @@ def match_photo(data, cast, k):
                 "score": round(similarity(match.distance, config["TOLERANCE"]), 4),
                 "is_match": match.distance <= config["TOLERANCE"],
                 "photo_url": f"/media/{match.cast}/{match.member}/{match.photo}",
+                "face_url": face_url(match.cast, match.member, match.photo),
             })
         faces.append(FaceResult(number, box, matches))
     observe_match(time.perf_counter() - started, len(faces))
     return image, faces
+
+
+def face_crop_data_url(image, box, side=128):
+    """One face of the upload, cropped square around it, as a small data: URL."""
+    height, width = image.shape[:2]
+    top, right, bottom, left = box
+    size = min(round(max(bottom - top, right - left) * 1.6), width, height)
+    x0 = int(min(max(0, (left + right - size) / 2), width - size))
+    y0 = int(min(max(0, (top + bottom - size) / 2), height - size))
+    picture = Image.fromarray(image[y0:y0 + size, x0:x0 + size]).resize((side, side))
+    buffer = io.BytesIO()
+    picture.save(buffer, format="JPEG", quality=85)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def annotated_data_url(image, faces, max_side=900):

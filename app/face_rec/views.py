@@ -2,7 +2,7 @@
 
 from flask import Blueprint, current_app, render_template
 
-from face_rec.matching import annotated_data_url, match_photo, parse_match_request
+from face_rec.matching import annotated_data_url, face_crop_data_url, match_photo, parse_match_request
 
 bp = Blueprint("views", __name__)
 
@@ -19,5 +19,6 @@ def match():
     data, cast, k = parse_match_request()
     image, faces = match_photo(data, cast, k)
     catalog = current_app.extensions["face_rec"].snapshot().catalog
-    return render_template("result.html", photo_url=annotated_data_url(image, faces), faces=faces,
+    crops = {face.number: face_crop_data_url(image, face.box) for face in faces}
+    return render_template("result.html", photo_url=annotated_data_url(image, faces), faces=faces, crops=crops,
                            cast=catalog[cast] if cast else None)

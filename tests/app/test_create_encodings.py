@@ -91,3 +91,26 @@ def test_running_app_picks_up_new_encodings_without_restart(app, client, gallery
     run(gallery, capsys)
     assert client.get("/healthz").json["encodings"] == 3
     assert "obama-again" in [m["slug"] for m in client.get("/api/v1/casts/presidents").json["members"]]
+
+
+def test_thumbnails_are_small_squares_centred_on_the_face(gallery):
+    thumbs = gallery / "thumbs" / "presidents"
+    for member, photo in (("obama", "obama.jpg"), ("biden", "biden.jpg")):
+        path = thumbs / member / f"{photo}.webp"
+        image = Image.open(path)
+        assert image.format == "WEBP" and image.size == (192, 192) and path.stat().st_size < 20_000
+        boxes = face_recognition.face_locations(np.asarray(image.convert("RGB")))
+        assert len(boxes) == 1, (member, boxes)
+        top, right, bottom, left = boxes[0]
+        assert abs((left + right) / 2 - 96) < 25 and abs((top + bottom) / 2 - 96) < 35, (member, boxes)
+        assert right - left > 60  # the face fills the thumbnail, not a jacket
+
+
+def test_thumbnails_follow_photos_and_come_back_when_missing(gallery, photos, capsys):
+    thumbs = gallery / "thumbs" / "presidents"
+    (thumbs / "biden" / "biden.jpg.webp").unlink()
+    shutil.copy(photos / "obama2.jpg", gallery / "casts" / "presidents" / "obama" / "obama2.jpg")
+    (gallery / "casts" / "presidents" / "obama" / "obama.jpg").unlink()
+    code, out = run(gallery, capsys)
+    assert code == 0 and "encodings: changed" in out
+    assert sorted(p.name for p in thumbs.glob("*/*.webp")) == ["biden.jpg.webp", "obama2.jpg.webp"]

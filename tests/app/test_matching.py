@@ -78,7 +78,29 @@ def test_html_result_shows_numbered_photo_and_reference_photos(photos, client):
     assert response.status_code == 200
     assert "1 face found" in html and 'src="data:image/jpeg;base64,' in html
     assert html.index("Joe Biden") < html.index("Barack Obama")
-    assert 'src="/media/presidents/biden/biden.jpg"' in html
+    # Members by their face thumbnails; the face from the upload beside them, and a likely match.
+    assert 'src="/thumbs/presidents/biden/biden.jpg.webp"' in html
+    assert html.count('class="crop" src="data:image/jpeg;base64,') == 1
+    assert "likely match" in html and "No close match" not in html
+
+
+def test_no_close_match_is_said_plainly(photos, gallery):
+    from face_rec import create_app
+    strict = create_app({"CASTS_DIR": gallery / "casts", "ENCODINGS_DIR": gallery / "encodings", "TOLERANCE": 0.01})
+    with open(photos / "obama2.jpg", "rb") as photo:
+        html = strict.test_client().post("/match", data={"image": photo, "cast": "presidents"},
+                                         content_type="multipart/form-data").get_data(as_text=True)
+    assert "No close match in this cast" in html and "likely match" not in html
+    assert html.index("No close match") < html.index("Barack Obama")  # the nearest still shown, after it
+
+
+def test_cast_page_shows_face_thumbnails_served_small(client):
+    html = client.get("/casts/presidents").get_data(as_text=True)
+    assert 'src="/thumbs/presidents/obama/obama.jpg.webp"' in html and "/media/" not in html
+    thumb = client.get("/thumbs/presidents/obama/obama.jpg.webp")
+    assert thumb.status_code == 200 and thumb.mimetype == "image/webp" and len(thumb.data) < 20_000
+    assert client.get("/thumbs/presidents/obama/other.jpg.webp").status_code == 404
+    assert client.get("/thumbs/presidents/obama/obama.jpg").status_code == 404
 
 
 def test_face_index_agrees_with_face_distance():

@@ -1,0 +1,8 @@
+"""Where face thumbnails live: `thumbs/` beside the encodings folder (create_encodings writes
+them, nginx serves them at /thumbs/<cast>/<member>/<photo>.webp)."""
+
+import pathlib
+
+
+def thumbs_dir_for(encodings_dir):
+    return pathlib.Path(encodings_dir).parent / "thumbs"
