@@ -5,9 +5,10 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 require_root "$@"
 
-# debootstrap/docker.io: test hosts. python3-venv: the controller venv. The rest: building
-# dlib from source on this machine for the app's tests (the same recipe as roles/dlib).
-packages=(debootstrap docker.io python3-venv python3-dev git rsync
+# debootstrap/docker.io: test hosts. python3-venv: the controller venv. chromium and its
+# driver: the browser test. The rest: building dlib from source on this machine for the
+# app's tests (the same recipe as roles/dlib).
+packages=(debootstrap docker.io python3-venv python3-dev git rsync chromium chromium-driver
           build-essential cmake libopenblas-dev liblapack-dev libjpeg-dev libpng-dev)
 missing=()
 for p in "${packages[@]}"; do

@@ -78,7 +78,8 @@ def test_html_errors_are_pages_not_traces(client):
     response = client.post("/match", data={"image": (io.BytesIO(b"junk"), "x.jpg")},
                            content_type="multipart/form-data")
     assert response.status_code == 415
-    assert "<h1>415</h1>" in response.get_data(as_text=True)
+    html = response.get_data(as_text=True)
+    assert "<h1>Not a photo we can read</h1>" in html and "(HTTP 415)" in html and "Traceback" not in html
 
 
 _opened = None

@@ -1,0 +1,117 @@
+"""The pages in a real browser: Debian's headless Chromium, driven by Selenium through
+chromium-driver (no browser is downloaded), against the site through nginx on the Debian 12
+host. Upload obama2.jpg with the form using the keyboard, see Obama first beside the face
+from the photo, open the cast and a member, send a photo with no face; at a desktop's and a
+phone's width. Screenshots go to screenshots/ (gitignored) for people to look at."""
+
+import io
+import os
+import pathlib
+
+import pytest
+from PIL import Image
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import WebDriverWait
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+SHOTS = pathlib.Path(os.environ.get("FACE_REC_SCREENSHOTS", ROOT / "screenshots"))
+DESKTOP, PHONE = (1280, 900), (390, 844)
+
+testinfra_hosts = ["ansible://face-rec-default"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver.set_window_size(*DESKTOP)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    yield driver
+    driver.quit()
+
+
+def shoot(driver, name, size=DESKTOP):
+    driver.set_window_size(*size)
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(size[0], max(size[1], min(height + 140, 4000)))
+    driver.save_screenshot(str(SHOTS / f"{name}.png"))
+    driver.set_window_size(*DESKTOP)
+
+
+def images_loaded(driver):
+    """Every <img> on the page decoded (a broken thumbnail has naturalWidth 0)."""
+    return driver.execute_script(
+        "return Array.from(document.images).map(i => [i.getAttribute('src').slice(0, 40), i.complete && i.naturalWidth > 0])")
+
+
+def fits_width(driver, size):
+    driver.set_window_size(*size)
+    fits = driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
+    driver.set_window_size(*DESKTOP)
+    return fits
+
+
+def test_upload_with_the_keyboard_and_see_obama_first(browser, base_url, photos):
+    browser.get(base_url + "/")
+    shoot(browser, "1-home")
+    shoot(browser, "1-home-phone", PHONE)
+    # The first Tab stop is the skip link.
+    browser.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)
+    assert browser.switch_to.active_element.text == "Skip to content"
+    browser.find_element(By.NAME, "image").send_keys(str(photos / "obama2.jpg"))
+    # From the file field: Tab to the cast list, pick the cast with the keyboard, Tab to the
+    # button, Enter.
+    browser.switch_to.active_element.send_keys(Keys.TAB)
+    cast_list = browser.switch_to.active_element
+    assert cast_list.get_attribute("name") == "cast"
+    cast_list.send_keys("Presidents")
+    cast_list.send_keys(Keys.TAB)
+    button = browser.switch_to.active_element
+    assert button.text == "Match"
+    button.send_keys(Keys.ENTER)
+    WebDriverWait(browser, 60).until(lambda d: "found" in d.find_element(By.TAG_NAME, "h1").text)
+    face = browser.find_element(By.CSS_SELECTOR, "section.face")
+    assert face.find_element(By.CSS_SELECTOR, "img.crop").get_attribute("src").startswith("data:image/jpeg")
+    first = face.find_element(By.CSS_SELECTOR, "ol.matches li")
+    assert "Barack Obama" in first.text and "likely match" in first.text
+    assert first.find_element(By.TAG_NAME, "img").get_attribute("src").endswith("/thumbs/presidents/obama/obama.jpg.webp")
+    assert all(ok for _, ok in images_loaded(browser)), images_loaded(browser)
+    assert fits_width(browser, PHONE)
+    shoot(browser, "2-result")
+    shoot(browser, "2-result-phone", PHONE)
+
+
+def test_browse_the_cast_and_a_member(browser, base_url):
+    browser.get(base_url + "/")
+    browser.find_element(By.LINK_TEXT, "Casts").click()
+    browser.find_element(By.LINK_TEXT, "Presidents").click()
+    cards = browser.find_elements(By.CSS_SELECTOR, "ul.cards li")
+    assert {card.find_element(By.TAG_NAME, "a").text for card in cards} == {"Barack Obama", "Joe Biden"}
+    assert all(ok for _, ok in images_loaded(browser)), images_loaded(browser)
+    assert all("/thumbs/" in card.find_element(By.TAG_NAME, "img").get_attribute("src") for card in cards)
+    assert fits_width(browser, PHONE)
+    shoot(browser, "3-cast")
+    shoot(browser, "3-cast-phone", PHONE)
+    browser.find_element(By.LINK_TEXT, "Joe Biden").click()
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Joe Biden"
+    assert all(ok for _, ok in images_loaded(browser)), images_loaded(browser)
+    shoot(browser, "4-member")
+
+
+def test_a_photo_with_no_face_shows_the_error_page(browser, base_url, tmp_path):
+    blank = tmp_path / "wall.jpg"
+    buffer = io.BytesIO()
+    Image.new("RGB", (640, 480), (200, 190, 170)).save(buffer, "JPEG")
+    blank.write_bytes(buffer.getvalue())
+    browser.get(base_url + "/")
+    browser.find_element(By.NAME, "image").send_keys(str(blank))
+    browser.find_element(By.CSS_SELECTOR, "form.upload button").click()
+    WebDriverWait(browser, 60).until(lambda d: d.find_element(By.TAG_NAME, "h1").text == "No face found")
+    assert "(HTTP 422)" in browser.find_element(By.CSS_SELECTOR, "p.error").text
+    shoot(browser, "5-no-face")
