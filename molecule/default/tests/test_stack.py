@@ -55,6 +55,18 @@ def test_member_photo_served_and_metadata_not(base_url, photos):
     assert requests.get(base_url + "/media/presidents/obama/member.yml", timeout=10).status_code == 404
 
 
+def test_face_thumbnail_served_by_nginx_alone(host, base_url):
+    """create_encodings' thumbnails: small WebP files nginx serves without the app."""
+    marker = f"/thumbs/presidents/obama/obama.jpg.webp?probe={time.time_ns()}"
+    response = requests.get(base_url + marker, timeout=10)
+    assert response.status_code == 200 and response.headers["Content-Type"] == "image/webp"
+    assert len(response.content) < 20_000 and "max-age=86400" in response.headers["Cache-Control"]
+    assert requests.get(base_url + "/thumbs/presidents/obama/../../../encodings/presidents.npz",
+                        timeout=10).status_code in (400, 404)
+    with host.sudo():
+        assert marker not in host.check_output("journalctl -u main --no-pager -o cat")
+
+
 def test_match_api_finds_obama(base_url, photos):
     with open(photos / "obama2.jpg", "rb") as photo:
         response = requests.post(base_url + "/api/v1/match", files={"image": photo}, data={"cast": "presidents"},
