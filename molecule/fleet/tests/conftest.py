@@ -71,7 +71,8 @@ def play(playbook, *args, extra_vars=None, timeout=900):
     command = ["ansible-playbook", "-i", INVENTORY, str(ROOT / playbook), *args]
     if extra_vars:
         command += ["-e", json.dumps(extra_vars)]
-    env = {**os.environ, "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1"}
+    # The project's ansible.cfg, as on call runs them (Molecule points ANSIBLE_CONFIG at its own).
+    env = {**os.environ, "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1", "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")}
     started = time.monotonic()
     result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False, env=env, cwd=ROOT)
     result.seconds = round(time.monotonic() - started, 1)
