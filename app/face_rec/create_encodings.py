@@ -51,7 +51,7 @@ def encode_photo(job):
     encoding and thumbnail are None when the photo is skipped, and reason says why."""
     path, max_side, max_pixels = job[2], job[6], job[7]
     try:
-        image = load_image(pathlib.Path(path).read_bytes(), max_pixels)
+        image = load_image(pathlib.Path(path).read_bytes(), max_pixels, min_side=max_side)
     except (ImageError, OSError) as error:
         return job, None, None, f"unreadable: {error}"
     boxes = face_locations(image, max_side)

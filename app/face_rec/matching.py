@@ -40,7 +40,7 @@ def match_photo(data, cast, k):
     config = current_app.config
     started = time.perf_counter()
     try:
-        image = load_image(data, config["MAX_IMAGE_PIXELS"])
+        image = load_image(data, config["MAX_IMAGE_PIXELS"], min_side=config["MAX_IMAGE_SIDE"])
     except ImageError as error:
         abort(error.status, description=str(error))
     boxes = face_locations(image, config["MAX_IMAGE_SIDE"])

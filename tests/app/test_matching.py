@@ -119,3 +119,19 @@ def test_face_index_agrees_with_face_distance():
     assert [m.member for m in found] == expected
     assert np.allclose([m.distance for m in found], np.sort(per_member)[:5], atol=1e-4)
     assert found[0].photo == photos[int(np.argmin(distances))]
+
+
+def test_a_12_megapixel_phone_photo_is_decoded_at_half_size_with_the_same_result(photos, upload):
+    """Pillow's JPEG draft mode decodes a 3024x4032 photo at 1512x2016 (a quarter of the
+    pixels): the same member first, and an encoding within 0.05 of the full-size decode's."""
+    from face_rec.face_compare import face_encodings, face_locations, load_image
+    phone = encode(Image.open(photos / "obama3.jpg").resize((3024, 4032)), quality=90)
+    answer = upload(phone, cast="presidents")
+    assert first_matches(answer) == ["obama"]
+    assert answer.json["image"] == {"width": 1512, "height": 2016}
+    full = load_image(phone, 40_000_000)
+    half = load_image(phone, 40_000_000, min_side=1024)
+    assert full.shape == (4032, 3024, 3) and half.shape == (2016, 1512, 3)
+    full_encoding = face_encodings(full, face_locations(full, 1024))[0]
+    half_encoding = face_encodings(half, face_locations(half, 1024))[0]
+    assert np.linalg.norm(full_encoding - half_encoding) < 0.05

@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""Serving throughput through nginx and uWSGI against the compute limit, measured in one run.
+
+    bench_serving.py [--url http://127.0.0.1:8080] [--host face-rec-local] [--seconds 20]
+
+Run it against the local test host from `make up` (only 127.0.0.1 or a test host this project
+started). It lifts the per-client rate limit with the nginx role's own variables
+(`site.yml --tags nginx -e nginx_match_rate_per_s=1000 ...`) and puts the defaults back after.
+
+1. Compute limit: the app's match path (decode, detect, encode, search) on obama2.jpg in one
+   plain process on this machine, matches per second per core, times the host's cores.
+2. Through nginx: 1, 2, 4 and 8 concurrent clients posting obama2.jpg to /api/v1/match for
+   --seconds each: requests per second, p50 and p99; efficiency = req/s / limit.
+3. Baseline, same photo, same run: face_recognition's web_service_example.py way (Flask's
+   development server, the photo decoded and searched at full size on each request), at the
+   same client counts, as a ratio.
+4. Memory: RSS of every uWSGI process, sampled every 5 s under 4 clients for --memory-seconds.
+Prints JSON, and the lines README's table takes.
+"""
+
+import argparse
+import concurrent.futures
+import io
+import json
+import os
+import pathlib
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+import requests
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+import demo_cast  # noqa: E402
+
+LIFTED = {"nginx_match_rate_per_s": 1000, "nginx_match_burst": 1000}
+
+
+def compute_limit(photo, cores, seconds=15):
+    """Matches per second of the app's own match path in this one process, times cores."""
+    from face_rec import create_app
+
+    casts = ROOT / ".cache" / "bench-serving"
+    demo_cast.build_demo_cast(casts / "casts")
+    from face_rec.create_encodings import main as create_encodings
+    create_encodings(["--casts-dir", str(casts / "casts"), "--encodings-dir", str(casts / "encodings"), "--quiet"])
+    app = create_app({"CASTS_DIR": casts / "casts", "ENCODINGS_DIR": casts / "encodings"})
+    client = app.test_client()
+    data = photo.read_bytes()
+    client.post("/api/v1/match", data={"image": (io.BytesIO(data), "p.jpg")})  # warm
+    done, started = 0, time.process_time()
+    wall = time.monotonic()
+    while time.monotonic() - wall < seconds:
+        assert client.post("/api/v1/match", data={"image": (io.BytesIO(data), "p.jpg")}).status_code == 200
+        done += 1
+    per_match = (time.process_time() - started) / done
+    return {"cpu_ms_per_match": round(per_match * 1000, 1), "per_core": round(1 / per_match, 2),
+            "limit": round(cores / per_match, 2)}
+
+
+def load(url, photo, clients, seconds):
+    data = photo.read_bytes()
+    stop = time.monotonic() + seconds
+    times, failures = [], 0
+    lock = threading.Lock()
+
+    def client():
+        nonlocal failures
+        session = requests.Session()
+        while time.monotonic() < stop:
+            started = time.monotonic()
+            answer = session.post(url + "/api/v1/match", files={"image": ("p.jpg", data)}, timeout=120)
+            with lock:
+                if answer.status_code == 200:
+                    times.append(time.monotonic() - started)
+                else:
+                    failures += 1
+
+    started = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+        for future in [pool.submit(client) for _ in range(clients)]:
+            future.result()
+    elapsed = time.monotonic() - started
+    times.sort()
+    return {"clients": clients, "rps": round(len(times) / elapsed, 2), "failed": failures,
+            "p50_s": round(statistics.median(times), 3) if times else None,
+            "p99_s": round(times[min(len(times) - 1, int(0.99 * len(times)))], 3) if times else None}
+
+
+EXAMPLE_SERVER = """
+import sys, face_recognition
+from flask import Flask, jsonify, request
+known = face_recognition.face_encodings(face_recognition.load_image_file(sys.argv[1]))[0]
+app = Flask(__name__)
+@app.post("/api/v1/match")
+def match():  # as face_recognition's examples/web_service_example.py: full size, per request
+    image = face_recognition.load_image_file(request.files["image"])
+    encodings = face_recognition.face_encodings(image)
+    return jsonify(faces=[bool(face_recognition.compare_faces([known], e)[0]) for e in encodings])
+app.run(host="127.0.0.1", port=int(sys.argv[2]), threaded=True)
+"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def example_baseline(photo, known, counts, seconds):
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-c", EXAMPLE_SERVER, str(known), str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(120):
+            try:
+                requests.get(f"http://127.0.0.1:{port}/", timeout=1)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.5)
+        return [load(f"http://127.0.0.1:{port}", photo, clients, seconds) for clients in counts]
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def uwsgi_rss(host):
+    out = subprocess.run(["docker", "exec", host, "ps", "-C", "uwsgi", "-o", "pid=,rss="],
+                         capture_output=True, text=True, check=True).stdout
+    return {int(pid): int(rss) // 1024 for pid, rss in (line.split() for line in out.splitlines())}
+
+
+def memory_under_load(url, host, photo, seconds):
+    samples = []
+    stop = threading.Event()
+
+    def sampler():
+        while not stop.is_set():
+            samples.append(uwsgi_rss(host))
+            stop.wait(5)
+    thread = threading.Thread(target=sampler)
+    thread.start()
+    result = load(url, photo, 4, seconds)
+    stop.set()
+    thread.join()
+    pids = sorted(set().union(*samples))
+    per_process = {pid: [s.get(pid) for s in samples] for pid in pids}
+    return {"load": result, "samples": len(samples),
+            "rss_mb_first_last_max": {pid: [v[0], v[-1], max(x for x in v if x is not None)]
+                                      for pid, v in per_process.items()}}
+
+
+def site_nginx(inventory, extra):
+    command = ["ansible-playbook", "-i", str(ROOT / inventory), str(ROOT / "site.yml"), "--tags", "nginx"]
+    if extra:
+        command += ["-e", json.dumps(extra)]
+    subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL,
+                   env={**os.environ, "PATH": f"{ROOT / '.venv/bin'}:{os.environ['PATH']}"})
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", default="http://127.0.0.1:8080")
+    parser.add_argument("--host", default="face-rec-local")
+    parser.add_argument("--inventory", default="inventory/local.yml")
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--memory-seconds", type=float, default=180)
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 2, 4, 8])
+    options = parser.parse_args()
+    photos = demo_cast.test_images()
+    photo = photos / "obama2.jpg"
+    cores = int(subprocess.run(["docker", "exec", options.host, "nproc"], capture_output=True, text=True,
+                               check=True).stdout)
+    limit = compute_limit(photo, cores)
+    site_nginx(options.inventory, LIFTED)
+    try:
+        load(options.url, photo, 2, 3)  # warm every worker
+        served = [load(options.url, photo, clients, options.seconds) for clients in options.clients]
+        memory = memory_under_load(options.url, options.host, photo, options.memory_seconds)
+    finally:
+        site_nginx(options.inventory, {})
+    example = example_baseline(photo, photos / "obama.jpg", options.clients, options.seconds)
+    for row, base in zip(served, example):
+        row["efficiency"] = round(row["rps"] / limit["limit"], 2)
+        row["vs_web_service_example"] = round(row["rps"] / base["rps"], 2) if base["rps"] else None
+    report = {"machine": f"{os.cpu_count()} cores here, {cores} on the host", "compute_limit": limit,
+              "through_nginx": served, "web_service_example": example, "memory": memory}
+    print(json.dumps(report, indent=1))
+    print(f"compute limit: {limit['limit']} matches/s ({limit['cpu_ms_per_match']} ms of CPU per match, {cores} cores)")
+    for row, base in zip(served, example):
+        print(f"| {row['clients']} | {row['rps']} | {row['p50_s']} s | {row['p99_s']} s | {row['efficiency']} | "
+              f"{base['rps']} ({row['vs_web_service_example']}x) |")
+
+
+if __name__ == "__main__":
+    main()
