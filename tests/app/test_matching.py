@@ -135,3 +135,28 @@ def test_a_12_megapixel_phone_photo_is_decoded_at_half_size_with_the_same_result
     full_encoding = face_encodings(full, face_locations(full, 1024))[0]
     half_encoding = face_encodings(half, face_locations(half, 1024))[0]
     assert np.linalg.norm(full_encoding - half_encoding) < 0.05
+
+
+def group_photo(photos, face_side, canvas=(1600, 1000)):
+    """Six faces from the sdist's photos pasted small on one canvas, left to right and top to
+    bottom: obama, biden, obama, obama, biden, obama."""
+    sources = ["obama.jpg", "biden.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg", "obama.jpg"]
+    picture = Image.new("RGB", canvas, (235, 230, 220))
+    for slot, name in enumerate(sources):
+        image = Image.open(photos / name).convert("RGB")
+        (top, right, bottom, left), = face_recognition.face_locations(np.asarray(image))
+        margin = (bottom - top) // 2
+        crop = image.crop((left - margin, top - margin, right + margin, bottom + margin)).resize((face_side * 2,) * 2)
+        column, row = slot % 3, slot // 3
+        picture.paste(crop, (60 + column * (canvas[0] - 120) // 3, 60 + row * (canvas[1] - 120) // 2))
+    return picture, [n.split(".")[0].rstrip("23") for n in sources]
+
+
+@pytest.mark.parametrize("face_side", [120, 90])
+def test_group_photo_with_small_faces_finds_every_face(photos, upload, face_side):
+    """Faces 120 and 90 px wide in a 1600 px photo (7.5 % and 5.6 % of its side) are all found
+    and matched: the floor any faster detection setting must keep."""
+    picture, expected = group_photo(photos, face_side)
+    answer = upload(encode(picture, quality=90), cast="presidents")
+    faces = sorted(answer.json["faces"], key=lambda f: (f["box"]["top"] // 300, f["box"]["left"]))
+    assert [f["matches"][0]["member"] for f in faces] == expected
