@@ -24,8 +24,8 @@ from PIL import Image
 
 from face_rec import browse_casts, settings
 from face_rec.thumbs import thumbs_dir_for
-from face_rec.face_compare import (CastEncodings, ImageError, face_encodings, face_locations, load_image,
-                                   read_cast_encodings, write_cast_encodings)
+from face_rec.face_compare import (CastEncodings, ImageError, detection_limit, face_encodings, face_locations,
+                                   load_image, read_cast_encodings, write_cast_encodings)
 
 
 THUMB_SIDE = 192  # pixels: twice the size the pages show, for sharp screens
@@ -47,14 +47,15 @@ def face_thumbnail(image, box, side=THUMB_SIDE):
 
 
 def encode_photo(job):
-    """(member, photo, path, hash, size, mtime, max_side, max_pixels) -> (job, encoding, thumbnail, reason);
-    encoding and thumbnail are None when the photo is skipped, and reason says why."""
-    path, max_side, max_pixels = job[2], job[6], job[7]
+    """(member, photo, path, hash, size, mtime, min_face_percent, min_face_pixels, max_pixels) ->
+    (job, encoding, thumbnail, reason); encoding and thumbnail are None when the photo is
+    skipped, and reason says why."""
+    path, min_face_percent, min_face_pixels, max_pixels = job[2], job[6], job[7], job[8]
     try:
-        image = load_image(pathlib.Path(path).read_bytes(), max_pixels, min_side=max_side)
+        image = load_image(pathlib.Path(path).read_bytes(), max_pixels, min_side=detection_limit(min_face_percent))
     except (ImageError, OSError) as error:
         return job, None, None, f"unreadable: {error}"
-    boxes = face_locations(image, max_side)
+    boxes = face_locations(image, min_face_percent, min_face_pixels)
     if not boxes:
         return job, None, None, "no face found"
     if len(boxes) > 1:
@@ -113,7 +114,7 @@ def update_cast(cast, cast_dir, out_path, pool, options, log):
             "photos": [str(previous.photos[i]) for i in kept], "hashes": [str(previous.hashes[i]) for i in kept],
             "sizes": [int(previous.sizes[i]) for i in kept], "mtimes": [int(previous.mtimes[i]) for i in kept]}
     new_skips = []
-    work = [job + (options.max_side, options.max_pixels) for job in jobs]
+    work = [job + (options.min_face_percent, options.min_face_pixels, options.max_pixels) for job in jobs]
     for done, (job, encoding, thumbnail, reason) in enumerate(pool.imap_unordered(encode_photo, work) if work else [], 1):
         member, photo, _, digest, size, mtime = job[:6]
         log(f"  [{done}/{len(work)}] {cast.slug}/{member}/{photo}" + (f": skipped, {reason}" if reason else ""))
@@ -148,9 +149,16 @@ def main(argv=None):
     parser.add_argument("--encodings-dir", default=config["ENCODINGS_DIR"])
     parser.add_argument("--thumbs-dir", help="face thumbnails (default: 'thumbs' beside the encodings dir)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count(), help="worker processes (default: all cores)")
-    parser.add_argument("--max-side", type=int, default=config["MAX_IMAGE_SIDE"])
+    parser.add_argument("--min-face-percent", type=float, default=config["MIN_FACE_PERCENT"],
+                        help="smallest face to find, in %% of a photo's longest side (default: %(default)s)")
+    parser.add_argument("--min-face-pixels", type=int, default=config["MIN_FACE_PIXELS"],
+                        help="...and never under this many pixels of the photo (default: %(default)s)")
     parser.add_argument("--quiet", action="store_true", help="no per-photo progress")
     options = parser.parse_args(argv)
+    try:
+        settings.load({"MIN_FACE_PERCENT": options.min_face_percent, "MIN_FACE_PIXELS": options.min_face_pixels})
+    except settings.SettingsError as error:
+        parser.error(str(error))
     options.max_pixels = config["MAX_IMAGE_PIXELS"]
     options.thumbs_dir = pathlib.Path(options.thumbs_dir or thumbs_dir_for(options.encodings_dir))
     started = time.monotonic()

@@ -44,7 +44,7 @@ def load_image(data, max_pixels, min_side=None):
     With min_side, a large JPEG is decoded at 1/2, 1/4 or 1/8 scale (Pillow's draft mode,
     in the decoder itself) as long as both sides stay at least min_side: a 12 MP phone photo
     becomes 1512x2016, a quarter of the pixels to decode, rotate, convert and keep, and still
-    more than detection (MAX_IMAGE_SIDE) and the encoder's 150 px face chips need.
+    more than detection (detection_limit) and the encoder's 150 px face chips need.
 
     Refuses what is empty, not an image, truncated, or larger than max_pixels (checked from the
     header, before anything is decoded, so a decompression bomb costs nothing)."""
@@ -108,19 +108,43 @@ def to_rgb(image):
     return np.asarray(image.convert("RGB"), dtype=np.uint8)
 
 
-def face_locations(image, max_side):
+# dlib's frontal face detector scans 80x80 px windows over an image pyramid: the smallest face
+# it finds is 80 px of the image it is given.
+DETECTOR_WINDOW = 80
+
+
+def detection_limit(min_face_percent):
+    """The longest side detection needs when faces may be as small as min_face_percent of a
+    photo's longest side: 1000 px for 8 %. Bigger photos are shrunk to it (and decoded no
+    larger than needed); see detection_side."""
+    return max(1, round(DETECTOR_WINDOW * 100 / min_face_percent))
+
+
+def detection_side(longest, min_face_percent, min_face_pixels):
+    """The longest side a photo is resized to before detection, so that a face of
+    min_face_percent of its longest side, but never one under min_face_pixels of the photo,
+    fills the detector's window. A large photo shrinks to detection_limit; a small one grows,
+    at most by DETECTOR_WINDOW / min_face_pixels (2x for 40 px, as dlib's usual upsample)."""
+    return max(1, min(detection_limit(min_face_percent), round(longest * DETECTOR_WINDOW / min_face_pixels)))
+
+
+def face_locations(image, min_face_percent, min_face_pixels):
     """Face boxes (top, right, bottom, left) in the image's own pixels.
 
-    Detection runs on a copy whose longest side is at most max_side: HOG detection costs grow
-    with the pixel count, and faces in a phone photo are still found at 1024 pixels."""
+    HOG detection costs grow with the pixels scanned, and the detector's own pyramid already
+    looks for every face bigger than its window, so the photo is resized once to the side
+    where the smallest promised face fills that window and scanned with no upsampling: a
+    1000 px scan for faces of 8 % of the side instead of the 2048 px of 1024 px upsampled
+    once (about 4x less CPU; every face of 8 % or more is found the same way)."""
     height, width = image.shape[:2]
-    scale = min(1.0, max_side / max(height, width))
-    if scale < 1.0:
-        small = Image.fromarray(image).resize((max(1, round(width * scale)), max(1, round(height * scale))),
-                                              Image.Resampling.BILINEAR)
-        boxes = load_models().face_locations(np.asarray(small))
+    side = detection_side(max(height, width), min_face_percent, min_face_pixels)
+    scale = side / max(height, width)
+    if scale != 1.0:
+        scanned = np.asarray(Image.fromarray(image).resize(
+            (max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.BILINEAR))
     else:
-        boxes = load_models().face_locations(image)
+        scanned = image
+    boxes = load_models().face_locations(scanned, number_of_times_to_upsample=0)
     return [_scale_box(box, 1.0 / scale, width, height) for box in boxes]
 
 

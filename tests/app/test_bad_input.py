@@ -120,3 +120,23 @@ def test_unknown_routes_and_traversal(client):
     assert client.get("/media/presidents/obama/..%2f..%2fcast.yml").status_code == 404
     assert client.get("/media/presidents/obama/member.yml").status_code == 404
     assert client.get("/casts/..").status_code == 404
+
+
+@pytest.mark.parametrize(("environ", "words"), [
+    ({"FACE_REC_MIN_FACE_PERCENT": "0.5"}, "MIN_FACE_PERCENT must be from 1.0 to 50.0"),
+    ({"FACE_REC_MIN_FACE_PERCENT": "eight"}, "MIN_FACE_PERCENT must be a float"),
+    ({"FACE_REC_MIN_FACE_PIXELS": "5"}, "MIN_FACE_PIXELS must be from 20 to 400"),
+    ({"FACE_REC_TOP_K": "-1"}, "TOP_K must be positive"),
+])
+def test_a_bad_setting_is_refused_by_name(environ, words):
+    from face_rec import settings
+    with pytest.raises(settings.SettingsError, match=words):
+        settings.load(environ=environ)
+
+
+def test_create_encodings_refuses_a_bad_min_face_percent(gallery, capsys):
+    from face_rec.create_encodings import main as create_encodings
+    with pytest.raises(SystemExit) as exit_info:
+        create_encodings(["--casts-dir", str(gallery / "casts"), "--encodings-dir", str(gallery / "encodings"),
+                          "--min-face-percent", "90"])
+    assert exit_info.value.code == 2 and "MIN_FACE_PERCENT must be from 1.0 to 50.0" in capsys.readouterr().err

@@ -1,10 +1,13 @@
 """Matching real photos against the demo cast, through the app's JSON API and HTML pages."""
 
+import io
+
 import numpy as np
 import pytest
 from PIL import Image
 
 import face_recognition
+from face_rec import create_app
 from face_rec.face_compare import FaceIndex, CastEncodings
 
 from .conftest import encode
@@ -124,17 +127,25 @@ def test_face_index_agrees_with_face_distance():
 def test_a_12_megapixel_phone_photo_is_decoded_at_half_size_with_the_same_result(photos, upload):
     """Pillow's JPEG draft mode decodes a 3024x4032 photo at 1512x2016 (a quarter of the
     pixels): the same member first, and an encoding within 0.05 of the full-size decode's."""
-    from face_rec.face_compare import face_encodings, face_locations, load_image
+    from face_rec.face_compare import detection_limit, face_encodings, face_locations, load_image
     phone = encode(Image.open(photos / "obama3.jpg").resize((3024, 4032)), quality=90)
     answer = upload(phone, cast="presidents")
     assert first_matches(answer) == ["obama"]
     assert answer.json["image"] == {"width": 1512, "height": 2016}
     full = load_image(phone, 40_000_000)
-    half = load_image(phone, 40_000_000, min_side=1024)
+    half = load_image(phone, 40_000_000, min_side=detection_limit(8.0))
     assert full.shape == (4032, 3024, 3) and half.shape == (2016, 1512, 3)
-    full_encoding = face_encodings(full, face_locations(full, 1024))[0]
-    half_encoding = face_encodings(half, face_locations(half, 1024))[0]
+    full_encoding = face_encodings(full, face_locations(full, 8.0, 40))[0]
+    half_encoding = face_encodings(half, face_locations(half, 8.0, 40))[0]
     assert np.linalg.norm(full_encoding - half_encoding) < 0.05
+
+
+def test_detection_scale_follows_the_smallest_face_promised():
+    from face_rec.face_compare import detection_side
+    assert detection_side(4032, 8.0, 40) == 1000  # a phone photo shrinks to 1000 px
+    assert detection_side(4032, 4.0, 40) == 2000  # smaller faces cost a bigger scan
+    assert detection_side(600, 8.0, 40) == 1000  # a small photo grows to reach 8 %...
+    assert detection_side(300, 8.0, 40) == 600  # ...but no face under 40 px: at most 2x
 
 
 def group_photo(photos, face_side, canvas=(1600, 1000)):
@@ -152,11 +163,23 @@ def group_photo(photos, face_side, canvas=(1600, 1000)):
     return picture, [n.split(".")[0].rstrip("23") for n in sources]
 
 
-@pytest.mark.parametrize("face_side", [120, 90])
-def test_group_photo_with_small_faces_finds_every_face(photos, upload, face_side):
-    """Faces 120 and 90 px wide in a 1600 px photo (7.5 % and 5.6 % of its side) are all found
-    and matched: the floor any faster detection setting must keep."""
+@pytest.mark.parametrize("face_side", [160, 130])
+def test_group_photo_finds_every_face_down_to_the_promised_size(photos, upload, face_side):
+    """Faces 160 and 130 px wide in a 1600 px photo (10 % and 8.1 % of its side; the default
+    MIN_FACE_PERCENT promises 8) are all found and matched."""
     picture, expected = group_photo(photos, face_side)
     answer = upload(encode(picture, quality=90), cast="presidents")
+    faces = sorted(answer.json["faces"], key=lambda f: (f["box"]["top"] // 300, f["box"]["left"]))
+    assert [f["matches"][0]["member"] for f in faces] == expected
+
+
+def test_smaller_faces_are_found_with_a_lower_min_face_percent(photos, gallery):
+    """90 px faces in a 1600 px photo (5.6 %) are under the default promise; MIN_FACE_PERCENT=5
+    finds and matches all six (a 1600 px scan: more CPU per match)."""
+    app = create_app({"CASTS_DIR": gallery / "casts", "ENCODINGS_DIR": gallery / "encodings",
+                      "MIN_FACE_PERCENT": 5})
+    picture, expected = group_photo(photos, 90)
+    answer = app.test_client().post("/api/v1/match", data={"image": (io.BytesIO(encode(picture, quality=90)), "g.jpg"),
+                                                           "cast": "presidents"}, content_type="multipart/form-data")
     faces = sorted(answer.json["faces"], key=lambda f: (f["box"]["top"] // 300, f["box"]["left"]))
     assert [f["matches"][0]["member"] for f in faces] == expected

@@ -1,0 +1,121 @@
+"""CPU per match, the app's match path in one process, on the face_recognition sdist's photos
+and a 12 MP phone photo made from obama3.jpg: the old detection (1024 px, dlib's upsample 1,
+a 2048 px scan) as the baseline, then MIN_FACE_PERCENT values (8 is the default). Prints CPU
+ms (best of --repeat), the ratio to the baseline, faces found, and how far each encoding moves
+from the baseline's, beside how far the baseline's own encoding moves when the same photo is
+only saved again as a JPEG (quality 95): the noise any change of boxes lives in.
+
+    .venv/bin/python bench/bench_detection.py [--percents 8 6.7 5 4] [--repeat 5]
+
+The peak memory of a 12 MP match is printed from a fresh process per setting.
+Run it with OPENBLAS_NUM_THREADS=2 to see what OpenBLAS's helper threads cost.
+"""
+
+import argparse
+import importlib.util
+import io
+import os
+import pathlib
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+from PIL import Image
+
+from face_rec.face_compare import (detection_limit, face_encodings, face_locations, load_image, load_models,
+                                   _scale_box)
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("demo_cast", ROOT / "scripts" / "demo_cast.py")
+demo_cast = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(demo_cast)
+PHOTOS = ["obama2.jpg", "obama3.jpg", "biden.jpg", "obama.jpg", "obama_partial_face.jpg", "obama_partial_face2.jpg"]
+MAX_PIXELS = 40_000_000
+
+
+def jpeg(image, quality):
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def baseline_match(data):
+    """The previous release: decode for 1024 px, shrink to 1024, dlib's upsample 1 (2048 px scan)."""
+    image = load_image(data, MAX_PIXELS, min_side=1024)
+    height, width = image.shape[:2]
+    scale = min(1.0, 1024 / max(height, width))
+    small = np.asarray(Image.fromarray(image).resize((round(width * scale), round(height * scale)),
+                                                     Image.Resampling.BILINEAR)) if scale < 1 else image
+    boxes = [_scale_box(box, 1 / scale, width, height) for box in load_models().face_locations(small, 1)]
+    return face_encodings(image, boxes)
+
+
+def match(data, percent):
+    image = load_image(data, MAX_PIXELS, min_side=detection_limit(percent))
+    return face_encodings(image, face_locations(image, percent, 40))
+
+
+def cpu_ms(function, *args, repeat):
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        started = time.process_time()
+        result = function(*args)
+        best = min(best, time.process_time() - started)
+    return best * 1000, result
+
+
+def moved(reference, encodings):
+    if len(reference) != len(encodings):
+        return "  -  "
+    return f"{max(float(np.linalg.norm(a - b)) for a, b in zip(reference, encodings)):.3f}"
+
+
+def peak_memory_mb(setting):
+    """Extra peak RSS of one 12 MP match, in a fresh process (ru_maxrss only grows)."""
+    code = f"""
+import resource
+import bench_detection as b
+data = b.phone_photo()
+b.match((b.demo_cast.test_images() / "obama2.jpg").read_bytes(), 8.0)  # models loaded, as in a worker
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+b.baseline_match(data) if {setting!r} == 'baseline' else b.match(data, {setting!r})
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
+"""
+    output = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
+                            cwd=pathlib.Path(__file__).parent).stdout
+    return float(output.split()[-1])
+
+
+def phone_photo():
+    return jpeg(Image.open(demo_cast.test_images() / "obama3.jpg").resize((3024, 4032)), 90)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--percents", type=float, nargs="+", default=[8.0, 6.7, 5.0, 4.0])
+    parser.add_argument("--repeat", type=int, default=5)
+    options = parser.parse_args()
+    photos = demo_cast.test_images()
+    cases = [(name, (photos / name).read_bytes()) for name in PHOTOS] + [("12 MP phone photo", phone_photo())]
+    load_models()
+    print(f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}, {os.cpu_count()} cores")
+    header = f"{'photo':24} {'baseline ms':>11} " + " ".join(f"{f'{p:g} %: ms, ratio, moved':>26}" for p in
+                                                                 options.percents) + "  q95 copy moved"
+    print(header)
+    for name, data in cases:
+        base_ms, base = cpu_ms(baseline_match, data, repeat=options.repeat)
+        cells = []
+        for percent in options.percents:
+            ms, encodings = cpu_ms(match, data, percent, repeat=options.repeat)
+            cells.append(f"{ms:7.0f} {base_ms / ms:5.2f}x {len(encodings)}f {moved(base, encodings):>6}")
+        noise = moved(base, baseline_match(jpeg(Image.open(io.BytesIO(data)), 95)))
+        print(f"{name:24} {base_ms:9.0f}   " + " ".join(f"{cell:>26}" for cell in cells) + f"  {noise:>14}")
+    print("12 MP peak memory, MB over a warm worker: baseline "
+          f"{peak_memory_mb('baseline'):.0f}, " + ", ".join(f"{p:g} %: {peak_memory_mb(p):.0f}"
+                                                            for p in options.percents))
+
+
+if __name__ == "__main__":
+    main()
