@@ -12,11 +12,9 @@ Run it with OPENBLAS_NUM_THREADS=2 to see what OpenBLAS's helper threads cost.
 """
 
 import argparse
-import importlib.util
 import io
 import os
 import pathlib
-import resource
 import subprocess
 import sys
 import time
@@ -28,9 +26,8 @@ from face_rec.face_compare import (detection_limit, face_encodings, face_locatio
                                    _scale_box)
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("demo_cast", ROOT / "scripts" / "demo_cast.py")
-demo_cast = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(demo_cast)
+sys.path.insert(0, str(ROOT / "scripts"))
+import demo_cast  # noqa: E402
 PHOTOS = ["obama2.jpg", "obama3.jpg", "biden.jpg", "obama.jpg", "obama_partial_face.jpg", "obama_partial_face2.jpg"]
 MAX_PIXELS = 40_000_000
 
@@ -75,7 +72,6 @@ def moved(reference, encodings):
 def peak_memory_mb(setting):
     """Extra peak RSS of one 12 MP match, in a fresh process (ru_maxrss only grows)."""
     code = f"""
-import resource
 import bench_detection as b
 data = b.phone_photo()
 b.match((b.demo_cast.test_images() / "obama2.jpg").read_bytes(), 8.0)  # models loaded, as in a worker

@@ -1,9 +1,9 @@
 """Fixtures for the app's tests: real photos, a real cast, real dlib encodings."""
 
-import importlib.util
 import io
 import pathlib
 import shutil
+import sys
 
 import pytest
 from PIL import Image
@@ -12,9 +12,8 @@ from face_rec import create_app
 from face_rec.create_encodings import main as create_encodings
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("demo_cast", ROOT / "scripts" / "demo_cast.py")
-demo_cast = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(demo_cast)
+sys.path.insert(0, str(ROOT / "scripts"))
+import demo_cast  # noqa: E402  (scripts/, shared with the command line)
 
 
 @pytest.fixture(scope="session")

@@ -1,26 +1,21 @@
 """Shared by the default scenario's tests: the host's address, the test photos, the load client
 and a way to converge site.yml again with other variables, as on call would on a live host."""
 
-import importlib.util
 import json
 import os
 import pathlib
 import subprocess
+import sys
 
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 
 
-def _load_script(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-demo_cast = _load_script("demo_cast")
-steady_load = _load_script("steady_load")
+# The scripts the tests share with the command line: the test photos, the load client.
+sys.path.insert(0, str(ROOT / "scripts"))
+import demo_cast  # noqa: E402
+import steady_load  # noqa: E402
 
 
 @pytest.fixture(scope="module")

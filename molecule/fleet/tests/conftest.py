@@ -1,13 +1,13 @@
 """Shared by the fleet scenario's tests: the hosts, the balancer's address, the test photos, a
 steady load through the balancer, ansible-playbook runs and copies of the app to deploy."""
 
-import importlib.util
 import json
 import os
 import pathlib
 import re
 import shutil
 import subprocess
+import sys
 import time
 
 import pytest
@@ -19,15 +19,10 @@ APP_HOSTS = ["face-rec-fleet-a", "face-rec-fleet-b"]
 BALANCER = "face-rec-fleet-lb"
 
 
-def _load_script(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-demo_cast = _load_script("demo_cast")
-steady_load = _load_script("steady_load")
+# The scripts the tests share with the command line: the test photos, the load client.
+sys.path.insert(0, str(ROOT / "scripts"))
+import demo_cast  # noqa: E402
+import steady_load  # noqa: E402
 
 
 def testinfra_host(name):
