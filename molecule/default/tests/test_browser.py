@@ -20,7 +20,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 SHOTS = pathlib.Path(os.environ.get("FACE_REC_SCREENSHOTS", ROOT / "screenshots"))
-DESKTOP, PHONE = (1280, 900), (390, 844)
+DESKTOP, PHONE, SMALL_PHONE = (1280, 900), (390, 844), (360, 740)
 
 testinfra_hosts = ["ansible://face-rec-default"]
 
@@ -29,7 +29,10 @@ testinfra_hosts = ["ansible://face-rec-default"]
 def browser():
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
+    # --hide-scrollbars: as on a phone, where scrollbars overlay the page; a desktop's 15 px
+    # scrollbar would narrow the layout and crop the screenshots' right edge.
+    for argument in ("--headless=new", "--hide-scrollbars", "--no-sandbox", "--disable-dev-shm-usage",
+                     "--disable-gpu"):
         options.add_argument(argument)
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
     driver.set_window_size(*DESKTOP)
@@ -52,11 +55,15 @@ def images_loaded(driver):
         "return Array.from(document.images).map(i => [i.getAttribute('src').slice(0, 40), i.complete && i.naturalWidth > 0])")
 
 
-def fits_width(driver, size):
-    driver.set_window_size(*size)
-    fits = driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
+def assert_fits_phones(driver):
+    """No horizontal scrolling at a phone's width, nor at a small phone's."""
+    widths = {}
+    for size in (PHONE, SMALL_PHONE):
+        driver.set_window_size(*size)
+        widths[size[0]] = driver.execute_script(
+            "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
     driver.set_window_size(*DESKTOP)
-    return fits
+    assert all(scroll <= client for scroll, client in widths.values()), widths
 
 
 def test_upload_with_the_keyboard_and_see_obama_first(browser, base_url, photos):
@@ -88,7 +95,7 @@ def test_upload_with_the_keyboard_and_see_obama_first(browser, base_url, photos)
     assert "Barack Obama" in first.text and "likely match" in first.text
     assert first.find_element(By.TAG_NAME, "img").get_attribute("src").endswith("/thumbs/presidents/obama/obama.jpg.webp")
     assert all(ok for _, ok in images_loaded(browser)), images_loaded(browser)
-    assert fits_width(browser, PHONE)
+    assert_fits_phones(browser)
     shoot(browser, "2-result")
     shoot(browser, "2-result-phone", PHONE)
 
@@ -96,18 +103,22 @@ def test_upload_with_the_keyboard_and_see_obama_first(browser, base_url, photos)
 def test_browse_the_cast_and_a_member(browser, base_url):
     browser.get(base_url + "/")
     browser.find_element(By.LINK_TEXT, "Casts").click()
+    assert_fits_phones(browser)
+    shoot(browser, "3-casts-phone", PHONE)
     browser.find_element(By.LINK_TEXT, "Presidents").click()
     cards = browser.find_elements(By.CSS_SELECTOR, "ul.cards li")
     assert {card.find_element(By.TAG_NAME, "a").text for card in cards} == {"Barack Obama", "Joe Biden"}
     assert all(ok for _, ok in images_loaded(browser)), images_loaded(browser)
     assert all("/thumbs/" in card.find_element(By.TAG_NAME, "img").get_attribute("src") for card in cards)
-    assert fits_width(browser, PHONE)
+    assert_fits_phones(browser)
     shoot(browser, "3-cast")
     shoot(browser, "3-cast-phone", PHONE)
     browser.find_element(By.LINK_TEXT, "Joe Biden").click()
     assert browser.find_element(By.TAG_NAME, "h1").text == "Joe Biden"
     assert all(ok for _, ok in images_loaded(browser)), images_loaded(browser)
+    assert_fits_phones(browser)
     shoot(browser, "4-member")
+    shoot(browser, "4-member-phone", PHONE)
 
 
 def test_a_photo_with_no_face_shows_the_error_page(browser, base_url, tmp_path):
