@@ -76,9 +76,11 @@ def _write_atomically(path, data):
     os.replace(tmp, path)
 
 
-def plan_cast(cast, cast_dir, previous, thumbs_dir):
+def plan_cast(cast, cast_dir, previous, thumbs_dir, detection):
     """Split the cast's photos into kept rows (unchanged), skipped ones still valid, and jobs.
-    A photo whose thumbnail is missing is encoded again (encodings from before thumbnails)."""
+    A photo whose thumbnail is missing is encoded again (encodings from before thumbnails).
+    Skips decided with other detection settings are tried again: a lower MIN_FACE_PERCENT
+    may find the face that was missed."""
     known = {(str(m), str(p)): i for i, (m, p) in enumerate(zip(previous.members, previous.photos))}
     kept, skipped, jobs = [], {}, []
     for member in cast.members.values():
@@ -93,7 +95,8 @@ def plan_cast(cast, cast_dir, previous, thumbs_dir):
                 kept.append(row)
                 continue
             old_skip = previous.skipped.get(key)
-            if old_skip and old_skip[1] == stat.st_size and old_skip[2] == stat.st_mtime_ns:
+            if (old_skip and old_skip[1] == stat.st_size and old_skip[2] == stat.st_mtime_ns
+                    and previous.detection == detection):
                 skipped[key] = old_skip
                 continue
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -109,7 +112,8 @@ def update_cast(cast, cast_dir, out_path, pool, options, log):
 
     Returns (changed, photos encoded, photos removed, skip messages, encodings in the file)."""
     previous = read_cast_encodings(out_path) if out_path.exists() else CastEncodings.empty()
-    kept, skipped, jobs = plan_cast(cast, cast_dir, previous, options.thumbs_dir)
+    detection = f"{options.min_face_percent:g}%/{options.min_face_pixels}px"
+    kept, skipped, jobs = plan_cast(cast, cast_dir, previous, options.thumbs_dir, detection)
     rows = {"encodings": [previous.encodings[i] for i in kept], "members": [str(previous.members[i]) for i in kept],
             "photos": [str(previous.photos[i]) for i in kept], "hashes": [str(previous.hashes[i]) for i in kept],
             "sizes": [int(previous.sizes[i]) for i in kept], "mtimes": [int(previous.mtimes[i]) for i in kept]}
@@ -133,12 +137,14 @@ def update_cast(cast, cast_dir, out_path, pool, options, log):
     for stale in sorted(cast_thumbs.glob("*/*.webp")) if cast_thumbs.is_dir() else []:
         if (stale.parent.name, stale.name[:-len(".webp")]) not in encoded:
             stale.unlink()
+    # Skips from other detection settings became jobs above, so they count as changes too.
     changed = bool(jobs) or removed > 0 or set(skipped) != set(previous.skipped) or not out_path.exists()
     if changed:
         write_cast_encodings(out_path, CastEncodings(
             np.asarray(rows["encodings"], dtype=np.float32).reshape(-1, 128), np.asarray(rows["members"], dtype=str),
             np.asarray(rows["photos"], dtype=str), np.asarray(rows["hashes"], dtype=str),
-            np.asarray(rows["sizes"], dtype=np.int64), np.asarray(rows["mtimes"], dtype=np.int64), skipped))
+            np.asarray(rows["sizes"], dtype=np.int64), np.asarray(rows["mtimes"], dtype=np.int64), skipped,
+            detection))
     return changed, len(jobs) - len(new_skips), removed, new_skips, len(rows["members"])
 
 

@@ -172,7 +172,8 @@ def similarity(distance, tolerance):
 @dataclasses.dataclass
 class CastEncodings:
     """One cast's encodings file: rows of (member, photo, hash, size, mtime) and their encodings,
-    plus the photos that were skipped (no face, several faces) with the reason."""
+    plus the photos that were skipped (no face, several faces) with the reason, and the
+    detection settings those skips were decided with."""
 
     encodings: np.ndarray  # (n, 128) float32
     members: np.ndarray
@@ -181,6 +182,7 @@ class CastEncodings:
     sizes: np.ndarray
     mtimes: np.ndarray
     skipped: dict  # (member, photo) -> (hash, size, mtime, reason)
+    detection: str = ""  # e.g. "8%/40px"; "" in files from before it was recorded
 
     @classmethod
     def empty(cls):
@@ -196,7 +198,8 @@ def read_cast_encodings(path):
             data["skipped_members"], data["skipped_photos"], data["skipped_hashes"],
             data["skipped_sizes"], data["skipped_mtimes"], data["skipped_reasons"])}
         return CastEncodings(data["encodings"].astype(np.float32, copy=False), data["members"], data["photos"],
-                             data["hashes"], data["sizes"], data["mtimes"], skipped)
+                             data["hashes"], data["sizes"], data["mtimes"], skipped,
+                             str(data["detection"]) if "detection" in data.files else "")
 
 
 def write_cast_encodings(path, cast_encodings):
@@ -219,7 +222,8 @@ def write_cast_encodings(path, cast_encodings):
                      skipped_hashes=np.asarray(columns[2], dtype=str),
                      skipped_sizes=np.asarray(columns[3], dtype=np.int64),
                      skipped_mtimes=np.asarray(columns[4], dtype=np.int64),
-                     skipped_reasons=np.asarray(columns[5], dtype=str))
+                     skipped_reasons=np.asarray(columns[5], dtype=str),
+                     detection=np.asarray(cast_encodings.detection, dtype=str))
             file.flush()
             os.fsync(file.fileno())
         os.chmod(tmp, 0o644)

@@ -114,3 +114,22 @@ def test_thumbnails_follow_photos_and_come_back_when_missing(gallery, photos, ca
     code, out = run(gallery, capsys)
     assert code == 0 and "encodings: changed" in out
     assert sorted(p.name for p in thumbs.glob("*/*.webp")) == ["biden.jpg.webp", "obama2.jpg.webp"]
+
+
+def test_a_skipped_photo_is_tried_again_when_the_detection_settings_change(gallery, photos, capsys):
+    """A face of under 4 % of the photo's side is below the default promise (8 %): skipped, and
+    remembered as skipped; with --min-face-percent 5 it is detected and encoded."""
+    small = Image.new("RGB", (1600, 1000), (235, 230, 220))
+    small.paste(face_crop(photos / "obama2.jpg").resize((120, 120)), (700, 400))  # a 60 px face
+    small.save(gallery / "casts" / "presidents" / "obama" / "far.jpg")
+    code, out = run(gallery, capsys)
+    assert code == 0 and "skipped obama/far.jpg: no face found" in out
+    code, out = run(gallery, capsys)
+    assert "encodings: unchanged" in out
+    code = create_encodings(["--casts-dir", str(gallery / "casts"), "--encodings-dir", str(gallery / "encodings"),
+                             "--min-face-percent", "5"])
+    out = capsys.readouterr().out
+    assert code == 0 and "presidents: +1 -0, 3 encodings" in out
+    stored = read_cast_encodings(gallery / "encodings" / "presidents.npz")
+    assert ("obama", "far.jpg") in set(zip(stored.members, stored.photos)) and not stored.skipped
+    assert stored.detection == "5%/40px"
