@@ -19,13 +19,11 @@ Prints JSON, and the lines README's table takes.
 """
 
 import argparse
-import concurrent.futures
 import io
 import json
 import os
 import pathlib
 import socket
-import statistics
 import subprocess
 import sys
 import threading
@@ -36,6 +34,7 @@ import requests
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 import demo_cast  # noqa: E402
+import steady_load  # noqa: E402
 
 # The per-client rate limit and the host's admission limit (3 matches in flight per worker,
 # then 503 at once): the benchmark wants every client served, queued behind the workers.
@@ -65,32 +64,16 @@ def compute_limit(photo, cores, seconds=15):
 
 
 def load(url, photo, clients, seconds):
-    data = photo.read_bytes()
-    stop = time.monotonic() + seconds
-    times, failures = [], 0
-    lock = threading.Lock()
-
-    def client():
-        nonlocal failures
-        session = requests.Session()
-        while time.monotonic() < stop:
-            started = time.monotonic()
-            answer = session.post(url + "/api/v1/match", files={"image": ("p.jpg", data)}, timeout=120)
-            with lock:
-                if answer.status_code == 200:
-                    times.append(time.monotonic() - started)
-                else:
-                    failures += 1
-
+    """`clients` posting the photo back to back for `seconds` (scripts/steady_load.py, no pause)."""
     started = time.monotonic()
-    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
-        for future in [pool.submit(client) for _ in range(clients)]:
-            future.result()
+    with steady_load.SteadyLoad(url, clients=clients, seconds=seconds, max_requests=10**6, photo=photo,
+                                kinds=["match"], timeout=120, pause=0) as run:
+        run.wait()
     elapsed = time.monotonic() - started
-    times.sort()
-    return {"clients": clients, "rps": round(len(times) / elapsed, 2), "failed": failures,
-            "p50_s": round(statistics.median(times), 3) if times else None,
-            "p99_s": round(times[min(len(times) - 1, int(0.99 * len(times)))], 3) if times else None}
+    served = run.statuses().get(200, 0)
+    p50, p99 = run.percentile(0.5), run.percentile(0.99)
+    return {"clients": clients, "rps": round(served / elapsed, 2), "failed": len(run.failed),
+            "p50_s": p50 and round(p50, 3), "p99_s": p99 and round(p99, 3)}
 
 
 EXAMPLE_SERVER = """

@@ -9,6 +9,7 @@ pages show instead of the full photo. The last line says `encodings: changed` or
 """
 
 import argparse
+import functools
 import hashlib
 import io
 import multiprocessing
@@ -24,8 +25,8 @@ from PIL import Image
 
 from face_rec import browse_casts, settings
 from face_rec.thumbs import thumbs_dir_for
-from face_rec.face_compare import (CastEncodings, ImageError, detection_limit, face_encodings, face_locations,
-                                   load_image, read_cast_encodings, write_cast_encodings)
+from face_rec.face_compare import (CastEncodings, ImageError, face_encodings, find_faces, read_cast_encodings,
+                                   write_cast_encodings)
 
 
 THUMB_SIDE = 192  # pixels: twice the size the pages show, for sharp screens
@@ -46,16 +47,14 @@ def face_thumbnail(image, box, side=THUMB_SIDE):
     return buffer.getvalue()
 
 
-def encode_photo(job):
-    """(member, photo, path, hash, size, mtime, min_face_percent, min_face_pixels, max_pixels) ->
-    (job, encoding, thumbnail, reason); encoding and thumbnail are None when the photo is
-    skipped, and reason says why."""
-    path, min_face_percent, min_face_pixels, max_pixels = job[2], job[6], job[7], job[8]
+def encode_photo(detection, job):
+    """detection: (max_pixels, min_face_percent, min_face_pixels), the same for every job;
+    job: (member, photo, path, hash, size, mtime) -> (job, encoding, thumbnail, reason);
+    encoding and thumbnail are None when the photo is skipped, and reason says why."""
     try:
-        image = load_image(pathlib.Path(path).read_bytes(), max_pixels, min_side=detection_limit(min_face_percent))
+        image, boxes = find_faces(pathlib.Path(job[2]).read_bytes(), *detection)
     except (ImageError, OSError) as error:
         return job, None, None, f"unreadable: {error}"
-    boxes = face_locations(image, min_face_percent, min_face_pixels)
     if not boxes:
         return job, None, None, "no face found"
     if len(boxes) > 1:
@@ -118,10 +117,10 @@ def update_cast(cast, cast_dir, out_path, pool, options, log):
             "photos": [str(previous.photos[i]) for i in kept], "hashes": [str(previous.hashes[i]) for i in kept],
             "sizes": [int(previous.sizes[i]) for i in kept], "mtimes": [int(previous.mtimes[i]) for i in kept]}
     new_skips = []
-    work = [job + (options.min_face_percent, options.min_face_pixels, options.max_pixels) for job in jobs]
-    for done, (job, encoding, thumbnail, reason) in enumerate(pool.imap_unordered(encode_photo, work) if work else [], 1):
-        member, photo, _, digest, size, mtime = job[:6]
-        log(f"  [{done}/{len(work)}] {cast.slug}/{member}/{photo}" + (f": skipped, {reason}" if reason else ""))
+    encode = functools.partial(encode_photo, (options.max_pixels, options.min_face_percent, options.min_face_pixels))
+    for done, (job, encoding, thumbnail, reason) in enumerate(pool.imap_unordered(encode, jobs) if jobs else [], 1):
+        member, photo, _, digest, size, mtime = job
+        log(f"  [{done}/{len(jobs)}] {cast.slug}/{member}/{photo}" + (f": skipped, {reason}" if reason else ""))
         if encoding is None:
             skipped[(member, photo)] = (digest, size, mtime, reason)
             new_skips.append(f"{member}/{photo}: {reason}")
@@ -162,7 +161,8 @@ def main(argv=None):
     parser.add_argument("--quiet", action="store_true", help="no per-photo progress")
     options = parser.parse_args(argv)
     try:
-        settings.load({"MIN_FACE_PERCENT": options.min_face_percent, "MIN_FACE_PIXELS": options.min_face_pixels})
+        settings.coerce("MIN_FACE_PERCENT", options.min_face_percent)
+        settings.coerce("MIN_FACE_PIXELS", options.min_face_pixels)
     except settings.SettingsError as error:
         parser.error(str(error))
     options.max_pixels = config["MAX_IMAGE_PIXELS"]

@@ -148,6 +148,13 @@ def face_locations(image, min_face_percent, min_face_pixels):
     return [_scale_box(box, 1.0 / scale, width, height) for box in boxes]
 
 
+def find_faces(data, max_pixels, min_face_percent, min_face_pixels):
+    """(image, face boxes) of an uploaded photo's bytes: decoded no larger than detection needs,
+    then detected. Raises ImageError for what load_image refuses."""
+    image = load_image(data, max_pixels, min_side=detection_limit(min_face_percent))
+    return image, face_locations(image, min_face_percent, min_face_pixels)
+
+
 def _scale_box(box, factor, width, height):
     top, right, bottom, left = box
     return (max(0, round(top * factor)), min(width, round(right * factor)),

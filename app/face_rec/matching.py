@@ -10,8 +10,7 @@ from flask import abort, current_app, request
 from PIL import Image, ImageDraw
 
 from face_rec.browse_casts import face_url
-from face_rec.face_compare import (ImageError, detection_limit, face_encodings, face_locations, load_image,
-                                   similarity)
+from face_rec.face_compare import ImageError, face_encodings, find_faces, similarity
 from face_rec.metrics import observe_match
 
 
@@ -41,10 +40,10 @@ def match_photo(data, cast, k):
     config = current_app.config
     started = time.perf_counter()
     try:
-        image = load_image(data, config["MAX_IMAGE_PIXELS"], min_side=detection_limit(config["MIN_FACE_PERCENT"]))
+        image, boxes = find_faces(data, config["MAX_IMAGE_PIXELS"], config["MIN_FACE_PERCENT"],
+                                  config["MIN_FACE_PIXELS"])
     except ImageError as error:
         abort(error.status, description=str(error))
-    boxes = face_locations(image, config["MIN_FACE_PERCENT"], config["MIN_FACE_PIXELS"])
     if not boxes:
         observe_match(time.perf_counter() - started, 0)
         abort(422, description="no face found in the photo")

@@ -46,12 +46,13 @@ def load(overrides=None, environ=None):
         if f"FACE_REC_{name}" in environ:
             settings[name] = environ[f"FACE_REC_{name}"]
     settings.update(overrides or {})
-    return {name: _coerce(name, settings[name]) for name in DEFAULTS} | {
+    return {name: coerce(name, settings[name]) for name in DEFAULTS} | {
         key: value for key, value in settings.items() if key not in DEFAULTS
     }
 
 
-def _coerce(name, value):
+def coerce(name, value):
+    """The setting's value in its type, checked; SettingsError says what is wrong."""
     if name.endswith("_DIR"):
         # Absolute, so nothing resolves it against the app's package folder instead.
         return os.path.abspath(str(value))
