@@ -1,0 +1,353 @@
+"""Every int, float and bool role variable given on the command line, as on call gives it.
+
+`-e name=value` hands Ansible a string, the role's argument spec checks that it converts but
+leaves it a string, and extra vars outrank any set_fact: each role reads its typed variables
+through `| int`, `| float` or `| bool` (see any role's meta/argument_specs.yml). Here each is
+passed as a string to tests/role_variables/render.yml, which validates them against the role's
+spec, runs the role's own computations (tasks/facts.yml) and renders every template of the
+role on the controller: the values must reach the files as numbers, and the play must pass.
+"""
+
+import concurrent.futures
+import dataclasses
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import tomllib
+
+import jinja2
+import pytest
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+PLAYBOOK = ROOT / "tests/role_variables/render.yml"
+TYPED = ("int", "float", "bool")
+WORKERS = 4
+HAS_NVCC = bool(shutil.which("nvcc")) or pathlib.Path("/usr/local/cuda/bin/nvcc").exists()
+
+
+@dataclasses.dataclass
+class Case:
+    id: str
+    role: str
+    # Passed as `-e name=value`: strings, as on the command line.
+    strings: dict
+    # Lists and dicts the case needs, passed as JSON (not under test).
+    data: dict = dataclasses.field(default_factory=dict)
+    # Role facts to read back, and what the test checks in them and in the rendered templates.
+    facts: tuple = ()
+    check: object = None
+    # Substrings of the failure's message, for a case that must fail.
+    fails: tuple = ()
+    # False: values of the wrong type, on purpose.
+    valid: bool = True
+
+
+def check_nginx_tls(templates, facts):
+    site, conf = templates["site.j2"], templates["nginx.conf.j2"]
+    assert facts["nginx_match_in_flight"] == 1000
+    assert "limit_conn match_in_flight 1000;" in site
+    assert "listen 8080 default_server;" in site
+    assert "listen 8443 ssl default_server;" in site
+    # "8443" == 443 would be false too; the redirect names the port only when it is not 443.
+    assert "return 301 https://$host:8443$request_uri;" in site
+    assert 'add_header Strict-Transport-Security "max-age=600" always;' in site
+    assert "client_max_body_size 12m;" in site and "larger than 12 MB" in site
+    assert "limit_req zone=match burst=7 nodelay;" in site
+    assert "uwsgi_read_timeout 61s;" in site
+    assert "listen 127.0.0.1:8082;" in site
+    assert "worker_connections 900;" in conf
+    assert "rate=3r/s;" in conf
+    assert "503 4;" in conf
+
+
+def check_nginx_plain(templates, facts):
+    site, conf = templates["site.j2"], templates["nginx.conf.j2"]
+    # Derived: uWSGI's worker count (one per core without roles/uwsgi) times 4, a number.
+    assert facts["nginx_match_in_flight"] == facts["processor_vcpus"] * 4
+    assert f"limit_conn match_in_flight {facts['processor_vcpus'] * 4};" in site
+    # "false" is a true string: TLS stays off only if the role reads it as a bool.
+    assert "ssl" not in site and "Strict-Transport-Security" not in site and "return 301" not in site
+    assert "listen 80 default_server;" in site
+    # The spec takes 1e3 as an int; nginx would not.
+    assert "worker_connections 1000;" in conf
+
+
+def check_nginx_balancer(templates, facts):
+    site, upstream = templates["site.j2"], templates["upstream.conf.j2"]
+    assert "server 10.0.0.1:81 max_fails=3 fail_timeout=11s;" in upstream
+    assert "server 10.0.0.2:8080 max_fails=3 fail_timeout=11s down;" in upstream
+    assert "keepalive 17;" in upstream
+    assert "proxy_connect_timeout 4s;" in site
+    assert "proxy_read_timeout 66s;" in site  # uwsgi_read_timeout + 5
+    assert "proxy_next_upstream_tries 2;" in site
+    assert "return 301 https://$host$request_uri;" in site  # the default port is not named
+    assert "listen 443 ssl default_server;" in site
+
+
+def check_uwsgi_derived(templates, facts):
+    workers = facts["uwsgi_workers"]
+    assert isinstance(workers, int) and 2 <= workers <= max(2, facts["processor_vcpus"])
+    ini = templates["main.ini.j2"]
+    assert f"processes = {workers}\n" in ini
+    assert "harakiri = 45\n" in ini and "max-requests = 500\n" in ini and "listen = 100\n" in ini
+    assert "TimeoutStopSec=60\n" in templates["main.service.j2"]  # harakiri + 15
+    assert "Backlog=100\n" in templates["main.socket.j2"]
+
+
+def check_uwsgi_fixed(templates, facts):
+    assert facts["uwsgi_workers"] == 7
+    assert "processes = 7\n" in templates["main.ini.j2"]
+
+
+def check_dlib_derived(templates, facts):
+    # Less memory than the threshold: swap when the host has less than the swap file's size.
+    assert facts["dlib_needs_swap"] is (facts["swaptotal_mb"] < 1024)
+    assert isinstance(facts["dlib_jobs"], int) and 1 <= facts["dlib_jobs"] <= facts["processor_vcpus"]
+    # "false" is a true string: the key of a CUDA build ends in -cuda.
+    assert facts["dlib_build_key"].endswith("-" + facts["dlib_baseline"])
+    assert "set(USE_SSE2_INSTRUCTIONS ON" in templates["cpu_baseline.cmake.j2"]
+
+
+def check_dlib_fixed(templates, facts):
+    assert facts["dlib_jobs"] == 3
+    assert facts["dlib_needs_swap"] is False  # more memory than the threshold
+    assert not facts["dlib_build_key"].endswith("-cuda")
+
+
+def check_dlib_cuda(templates, facts):
+    assert facts["dlib_build_key"].endswith("-cuda")
+
+
+def check_faceapp(templates, facts):
+    settings = tomllib.loads(templates["face_rec.toml.j2"])
+    got = {name: (value, type(value)) for name, value in settings.items() if not name.endswith("_dir")}
+    assert got == {
+        "max_upload_mb": (12, int),
+        "min_face_percent": (5.0, float),  # "5" is a float option: 5.0, not the TOML integer 5
+        "min_face_pixels": (30, int),
+        "top_k": (4, int),
+        "tolerance": (0.5, float),
+    }
+
+
+def check_exporters(templates, facts):
+    assert "--web.listen-address=:9101 " in templates["node-exporter.default.j2"]
+    assert "--web.listen-address=:9114\"" in templates["nginx-exporter.default.j2"]
+    assert "PORT=3904\n" in templates["mtail.default.j2"]
+
+
+def check_prometheus(templates, facts):
+    config = yaml.safe_load(templates["prometheus.yml.j2"])
+    assert config["global"] == {"scrape_interval": "20s", "evaluation_interval": "20s"}
+    targets = {job["job_name"]: sorted(t for static in job["static_configs"] for t in static["targets"])
+               for job in config["scrape_configs"]}
+    assert targets["node"] == ["10.0.0.1:9101", "10.0.0.9:9101"]
+    assert targets["nginx"] == ["10.0.0.1:9114", "10.0.0.9:9114"]
+    assert targets["nginx_answers"] == ["10.0.0.1:3904", "10.0.0.9:3904"]
+    assert targets["face_rec_app"] == ["10.0.0.1:8080"]
+
+
+UPSTREAMS = [{"name": "app1", "address": "10.0.0.1"}, {"name": "app2", "address": "10.0.0.2", "port": 8080, "down": True}]
+CASES = [
+    Case("nginx-tls", "nginx", {
+        "nginx_tls": "true", "nginx_tls_port": "8443", "nginx_match_max_in_flight": "1000",
+        "nginx_listen_port": "8080", "nginx_client_max_body_size_mb": "12", "nginx_match_rate_per_s": "3",
+        "nginx_match_burst": "7", "nginx_busy_retry_after_s": "4", "nginx_uwsgi_read_timeout_s": "61",
+        "nginx_worker_connections": "900", "nginx_hsts_max_age_s": "600", "nginx_status_port": "8082",
+        "nginx_apt_lock_timeout_s": "300",
+    }, facts=("nginx_match_in_flight",), check=check_nginx_tls),
+    Case("nginx-plain", "nginx", {
+        "nginx_tls": "false", "nginx_match_max_in_flight": "0", "nginx_match_in_flight_per_worker": "4",
+        "nginx_worker_connections": "1e3",
+    }, facts=("nginx_match_in_flight",), check=check_nginx_plain),
+    Case("nginx-balancer", "nginx", {
+        "nginx_tls": "true", "nginx_tls_port": "443", "nginx_upstream_port": "81", "nginx_upstream_keepalive": "17",
+        "nginx_upstream_connect_timeout_s": "4", "nginx_upstream_max_fails": "3", "nginx_upstream_fail_timeout_s": "11",
+        "nginx_uwsgi_read_timeout_s": "61",
+    }, data={"nginx_upstreams": UPSTREAMS}, check=check_nginx_balancer),
+    Case("uwsgi-derived", "uwsgi", {
+        "uwsgi_processes": "0", "uwsgi_harakiri_s": "45", "uwsgi_max_requests": "500", "uwsgi_listen_backlog": "100",
+        "uwsgi_apt_lock_timeout_s": "300",
+    }, facts=("uwsgi_workers",), check=check_uwsgi_derived),
+    Case("uwsgi-fixed", "uwsgi", {"uwsgi_processes": "7"}, facts=("uwsgi_workers",), check=check_uwsgi_fixed),
+    # native: the best baseline the controller has, so the role's CPU check passes on any CPU.
+    Case("dlib-derived", "dlib", {
+        "dlib_cpu_baseline": "native", "dlib_use_cuda": "false", "dlib_build_jobs": "0",
+        "dlib_swap_below_mb": "1000000", "dlib_swap_size_mb": "1024", "dlib_build_timeout_s": "1800",
+        "dlib_apt_lock_timeout_s": "300",
+    }, facts=("dlib_jobs", "dlib_needs_swap", "dlib_build_key", "dlib_baseline"), check=check_dlib_derived),
+    Case("dlib-fixed", "dlib", {
+        "dlib_cpu_baseline": "native", "dlib_use_cuda": "false", "dlib_build_jobs": "3", "dlib_swap_below_mb": "1024",
+    }, facts=("dlib_jobs", "dlib_needs_swap", "dlib_build_key"), check=check_dlib_fixed),
+    # "true" must read as true: a CUDA build's key, or the role's refusal without nvcc.
+    Case("dlib-cuda", "dlib", {"dlib_cpu_baseline": "native", "dlib_use_cuda": "true"},
+         facts=("dlib_build_key",), check=check_dlib_cuda,
+         fails=() if HAS_NVCC else ("dlib_use_cuda is true but this host has no nvcc",)),
+    Case("faceapp", "faceapp", {
+        "faceapp_max_upload_mb": "12", "faceapp_min_face_percent": "5", "faceapp_min_face_pixels": "30",
+        "faceapp_top_k": "4", "faceapp_tolerance": "0.5", "faceapp_keep_releases": "2",
+        "faceapp_apt_lock_timeout_s": "300",
+    }, check=check_faceapp),
+    Case("exporters", "exporters", {
+        "exporters_node_port": "9101", "exporters_nginx_port": "9114", "exporters_mtail_port": "3904",
+        "exporters_apt_lock_timeout_s": "300",
+    }, check=check_exporters),
+    Case("prometheus", "prometheus", {
+        "prometheus_app_port": "8080", "prometheus_node_port": "9101", "prometheus_nginx_exporter_port": "9114",
+        "prometheus_mtail_port": "3904", "prometheus_scrape_interval_s": "20", "prometheus_apt_lock_timeout_s": "300",
+    }, data={"prometheus_app_hosts": [{"name": "app1", "address": "10.0.0.1"}],
+             "prometheus_balancer_hosts": [{"name": "lb1", "address": "10.0.0.9"}]}, check=check_prometheus),
+    # Wrong types stop the play before anything is used, naming the variable and the type.
+    Case("nginx-wrong-types", "nginx", {"nginx_match_max_in_flight": "lots", "nginx_tls": "maybe"}, valid=False, fails=(
+        "argument 'nginx_match_max_in_flight' is of type str and we were unable to convert to int",
+        "argument 'nginx_tls' is of type str and we were unable to convert to bool",
+    )),
+    Case("faceapp-wrong-type", "faceapp", {"faceapp_tolerance": "close"}, valid=False, fails=(
+        "argument 'faceapp_tolerance' is of type str and we were unable to convert to float",
+    )),
+]
+
+
+def spec_options(role):
+    path = ROOT / "roles" / role / "meta/argument_specs.yml"
+    return yaml.safe_load(path.read_text())["argument_specs"]["main"]["options"]
+
+
+def typed_options(role):
+    return {name: option["type"] for name, option in spec_options(role).items() if option.get("type") in TYPED}
+
+
+def run(case):
+    """Run the case's play: its return code, the tasks that failed with their messages, and
+    what the last task showed (the rendered templates and the facts) if it got there."""
+    command = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,", str(PLAYBOOK),
+               "-e", f"render_role={case.role}", "-e", json.dumps({"render_facts": list(case.facts), **case.data})]
+    for name, value in case.strings.items():
+        command += ["-e", f"{name}={value}"]
+    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json",
+               ANSIBLE_CALLBACKS_ENABLED="ansible.builtin.json", ANSIBLE_CACHE_PLUGIN="memory",
+               ANSIBLE_NOCOLOR="1")
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    try:
+        output = json.loads(result.stdout)
+    except json.JSONDecodeError:
+        return result.returncode, [("ansible-playbook", result.stdout + result.stderr)], None
+    tasks = [(task["task"]["name"], task["hosts"].get("localhost", {}))
+             for play in output["plays"] for task in play["tasks"]]
+    failed = [(name, host.get("msg", "")) for name, host in tasks if host.get("failed")]
+    shown = [host["msg"] for name, host in tasks if name.startswith("Show every template")]
+    return result.returncode, failed, shown[0] if shown else None
+
+
+@pytest.fixture(scope="module")
+def results():
+    """Every case's play, run side by side (each is a few seconds of ansible-playbook)."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        return dict(zip((case.id for case in CASES), pool.map(run, CASES)))
+
+
+@pytest.mark.parametrize("case", [case for case in CASES if not case.fails], ids=lambda case: case.id)
+def test_string_values_render_as_numbers(case, results):
+    returncode, failed, shown = results[case.id]
+    assert returncode == 0 and not failed, f"the play failed: {failed}"
+    templates = shown["templates"]
+    assert set(templates) == {path.name for path in (ROOT / "roles" / case.role / "templates").glob("*.j2")}
+    case.check(templates, shown["facts"])
+
+
+@pytest.mark.parametrize("case", [case for case in CASES if case.fails], ids=lambda case: case.id)
+def test_failures_name_the_variable(case, results):
+    returncode, failed, shown = results[case.id]
+    assert returncode != 0 and shown is None, "the play should have stopped"
+    assert len(failed) == 1, failed
+    for part in case.fails:
+        assert part in failed[0][1]
+
+
+@pytest.mark.parametrize("role", sorted(path.name for path in (ROOT / "roles").iterdir()))
+def test_every_typed_variable_is_passed_as_a_string(role):
+    """Each int, float and bool option of the role has a case above; each bool both ways."""
+    passed = {}
+    for case in CASES:
+        if case.role == role and case.valid:
+            for name, value in case.strings.items():
+                passed.setdefault(name, set()).add(value)
+    typed = typed_options(role)
+    assert set(typed) <= set(passed), f"no case passes {sorted(set(typed) - set(passed))} as a string"
+    for name, kind in typed.items():
+        if kind == "bool":
+            assert {"true", "false"} <= passed[name], f"{name} is passed as {passed[name]}, not both true and false"
+
+
+# Jinja expressions in YAML: these keys hold bare expressions, every other value may hold {{ }}.
+CONDITIONALS = {"when", "that", "failed_when", "changed_when", "until"}
+# References that cannot carry their filter yet, with the reason.
+PENDING = {
+    # ansible.builtin.apt converts lock_timeout itself; casts.yml is being changed elsewhere.
+    ("roles/faceapp/tasks/casts.yml", "faceapp_apt_lock_timeout_s"),
+}
+
+
+def jinja_sources(path):
+    """The Jinja source in a template, or in each string of a YAML file."""
+    if path.suffix == ".j2":
+        yield path.read_text()
+        return
+
+    def walk(node, key=None):
+        if isinstance(node, dict):
+            for child_key, child in node.items():
+                yield from walk(child, child_key)
+        elif isinstance(node, list):
+            for child in node:
+                yield from walk(child, key)
+        elif isinstance(node, str):
+            yield "{{ " + node + " }}" if key in CONDITIONALS and "{{" not in node else node
+
+    yield from walk(yaml.safe_load(path.read_text()))
+
+
+def unconverted(source, typed):
+    """Names of typed variables in the source's expressions not followed by their filter."""
+    tokens = [(kind, value) for _, kind, value in jinja2.Environment().lex(source) if kind != "whitespace"]
+    found = []
+    for index, (kind, value) in enumerate(tokens):
+        if kind != "name" or value not in typed:
+            continue
+        rest = tokens[index + 1:]
+        # `| default(...)` may come first (playbooks read role variables that may be unset).
+        while rest[:2] == [("operator", "|"), ("name", "default")]:
+            depth, rest = 0, rest[2:]
+            for position, token in enumerate(rest):
+                depth += token == ("operator", "(")
+                depth -= token == ("operator", ")")
+                if depth == 0:
+                    rest = rest[position + 1:]
+                    break
+        if rest[:2] != [("operator", "|"), ("name", typed[value])]:
+            found.append(value)
+    return found
+
+
+def test_typed_variables_are_converted_where_used():
+    """Every reference to an int, float or bool role variable carries `| int`, `| float` or `| bool`.
+
+    The plays above reach the templates and the computations; this reaches the rest (the dlib
+    build, handlers, the on-call plays), where a string would fail or, worse, pass: "false" is
+    true in a Jinja `if`, "443" == 443 is false.
+    """
+    typed = {name: kind for role in (ROOT / "roles").iterdir() for name, kind in typed_options(role.name).items()}
+    files = [*sorted(ROOT.glob("roles/*/tasks/*.yml")), *sorted(ROOT.glob("roles/*/handlers/*.yml")),
+             *sorted(ROOT.glob("roles/*/vars/*.yml")), *sorted(ROOT.glob("roles/*/templates/*.j2")),
+             ROOT / "site.yml", *sorted(ROOT.glob("playbooks/**/*.yml"))]
+    missing = []
+    for path in files:
+        relative = str(path.relative_to(ROOT))
+        for source in jinja_sources(path):
+            missing += [f"{relative}: {name} | {typed[name]}" for name in unconverted(source, typed)
+                        if (relative, name) not in PENDING]
+    assert not missing, "read without its filter:\n" + "\n".join(missing)
