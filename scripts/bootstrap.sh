@@ -5,10 +5,10 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 require_root "$@"
 
-# debootstrap/docker.io: test hosts. python3-venv: the controller venv. chromium and its
-# driver: the browser test. The rest: building dlib from source on this machine for the
+# debootstrap/docker.io: test hosts; openssh-client: reaching them over SSH. python3-venv: the
+# controller venv. chromium and its driver: the browser test. The rest: building dlib from source on this machine for the
 # app's tests (the same recipe as roles/dlib).
-packages=(debootstrap docker.io python3-venv python3-dev git rsync chromium chromium-driver
+packages=(debootstrap docker.io openssh-client python3-venv python3-dev git rsync chromium chromium-driver
           build-essential cmake libopenblas-dev liblapack-dev libjpeg-dev libpng-dev)
 missing=()
 for p in "${packages[@]}"; do
@@ -19,6 +19,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+make_ssh_key "$TESTHOST_MACHINE_KEY"
 
 # The test-host image builds (network and disk) while the venv and dlib build (CPU).
 "$FACE_REC_ROOT/scripts/dockerd.sh"

@@ -8,6 +8,11 @@ FACE_REC_VENV="${FACE_REC_VENV:-$FACE_REC_ROOT/.venv}"
 # Everything the project starts carries this label, so teardown finds it and nothing else.
 FACE_REC_LABEL="org.face-rec.testhost"
 TESTHOST_IMAGE="face-rec/debian12"
+# The SSH key test hosts give their login user `ops`, as a VM takes its user's key from its
+# metadata: the machine's own for `make up` and hand runs of Molecule (scripts/bootstrap.sh makes
+# it); scripts/test.sh makes a new one for each run.
+TESTHOST_MACHINE_KEY="$FACE_REC_CACHE/testhost/ssh/id_ed25519"
+export FACE_REC_TESTHOST_KEY="${FACE_REC_TESTHOST_KEY:-$TESTHOST_MACHINE_KEY}"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -27,3 +32,11 @@ debian_mirror() {
 
 # Hash of files, for "rebuild only when the recipe changes".
 hash_files() { cat "$@" | sha256sum | cut -c1-12; }
+
+# An ed25519 key pair at $1 (and $1.pub), made once.
+make_ssh_key() {
+  [ -s "$1" ] && [ -s "$1.pub" ] && return 0
+  mkdir -p -m 0700 "$(dirname "$1")"
+  rm -f "$1" "$1.pub"
+  ssh-keygen -q -t ed25519 -N '' -C "face_rec test hosts" -f "$1"
+}

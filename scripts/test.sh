@@ -11,8 +11,12 @@ require_root "$@"
 trixie_image=$!
 cd "$FACE_REC_ROOT"
 export PATH="$FACE_REC_VENV/bin:$PATH"
+# A key made for this run: the hosts trust it and nothing else.
+run_dir=$(mktemp -d)
+export FACE_REC_TESTHOST_KEY="$run_dir/id_ed25519"
+make_ssh_key "$FACE_REC_TESTHOST_KEY"
 # Molecule's hosts only: a local host from `make up` stays.
-trap '"$FACE_REC_ROOT/scripts/down.sh" host' EXIT
+trap '"$FACE_REC_ROOT/scripts/down.sh" host; rm -rf "$run_dir"' EXIT
 
 # Scenarios run in this order: cheap contract checks first.
 scenarios=(${FACE_REC_SCENARIOS:-testhost dlib default fleet})

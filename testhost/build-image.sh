@@ -15,7 +15,7 @@ esac
 
 local_cas=(/usr/local/share/ca-certificates/*.crt)
 [ -e "${local_cas[0]}" ] || local_cas=()
-recipe_hash=$(hash_files "$here/build-image.sh" "$here/packages.txt" "$here/Dockerfile" "${local_cas[@]}")
+recipe_hash=$(hash_files "$here/build-image.sh" "$here/packages.txt" "$here/Dockerfile" "$here"/files/* "${local_cas[@]}")
 image="$TESTHOST_IMAGE:$recipe_hash"
 
 if docker image inspect "$image" >/dev/null 2>&1; then
@@ -55,7 +55,7 @@ fi
 log "docker build $image"
 context=$(mktemp -d)
 trap 'rm -rf "$context"' EXIT
-cp "$here/Dockerfile" "$context/"
+cp "$here/Dockerfile" "$here"/files/* "$context/"
 mkdir "$context/local-ca"
 [ "${#local_cas[@]}" -eq 0 ] || cp "${local_cas[@]}" "$context/local-ca/"
 DOCKER_BUILDKIT=0 docker build --quiet --label org.face-rec.image=testhost \
