@@ -85,7 +85,7 @@ def serving_release(host):
 
 def demo_cast_dir():
     """The demo casts site.yml syncs (roles/faceapp builds them on the controller)."""
-    return pathlib.Path(os.environ.get("FACE_REC_CACHE") or ROOT / ".cache") / "demo-casts"
+    return pathlib.Path(os.environ.get("FACE_REC_CACHE") or "/var/cache/face_rec") / "demo-casts"
 
 
 def app_copy(tmp_path, name, change):
