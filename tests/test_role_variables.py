@@ -285,11 +285,6 @@ def test_every_typed_variable_is_passed_as_a_string(role):
 
 # Jinja expressions in YAML: these keys hold bare expressions, every other value may hold {{ }}.
 CONDITIONALS = {"when", "that", "failed_when", "changed_when", "until"}
-# References that cannot carry their filter yet, with the reason.
-PENDING = {
-    # ansible.builtin.apt converts lock_timeout itself; casts.yml is being changed elsewhere.
-    ("roles/faceapp/tasks/casts.yml", "faceapp_apt_lock_timeout_s"),
-}
 
 
 def jinja_sources(path):
@@ -348,6 +343,5 @@ def test_typed_variables_are_converted_where_used():
     for path in files:
         relative = str(path.relative_to(ROOT))
         for source in jinja_sources(path):
-            missing += [f"{relative}: {name} | {typed[name]}" for name in unconverted(source, typed)
-                        if (relative, name) not in PENDING]
+            missing += [f"{relative}: {name} | {typed[name]}" for name in unconverted(source, typed)]
     assert not missing, "read without its filter:\n" + "\n".join(missing)
