@@ -55,7 +55,9 @@ def check_nginx_tls(templates, facts):
     # "8443" == 443 would be false too; the redirect names the port only when it is not 443.
     assert "return 301 https://$host:8443$request_uri;" in site
     assert 'add_header Strict-Transport-Security "max-age=600" always;' in site
-    assert "client_max_body_size 12m;" in site and "larger than 12 MB" in site
+    assert "client_max_body_size 12m;" in site and "larger than 12 MB" in conf
+    assert "client_max_body_size 20k;" in site and "no request body over 20 KB" in conf
+    assert "ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" in site
     assert "limit_req zone=match burst=7 nodelay;" in site
     assert "uwsgi_read_timeout 61s;" in site
     assert "listen 127.0.0.1:8082;" in site
@@ -94,6 +96,7 @@ def check_uwsgi_derived(templates, facts):
     ini = templates["main.ini.j2"]
     assert f"processes = {workers}\n" in ini
     assert "harakiri = 45\n" in ini and "max-requests = 500\n" in ini and "listen = 100\n" in ini
+    assert "post-buffering = 12582912\n" in ini  # 12 MB
     assert "TimeoutStopSec=60\n" in templates["main.service.j2"]  # harakiri + 15
     assert "Backlog=100\n" in templates["main.socket.j2"]
 
@@ -158,7 +161,7 @@ CASES = [
         "nginx_listen_port": "8080", "nginx_client_max_body_size_mb": "12", "nginx_match_rate_per_s": "3",
         "nginx_match_burst": "7", "nginx_busy_retry_after_s": "4", "nginx_uwsgi_read_timeout_s": "61",
         "nginx_worker_connections": "900", "nginx_hsts_max_age_s": "600", "nginx_status_port": "8082",
-        "nginx_apt_lock_timeout_s": "300",
+        "nginx_apt_lock_timeout_s": "300", "nginx_other_max_body_kb": "20",
     }, facts=("nginx_match_in_flight",), check=check_nginx_tls),
     Case("nginx-plain", "nginx", {
         "nginx_tls": "false", "nginx_match_max_in_flight": "0", "nginx_match_in_flight_per_worker": "4",
@@ -171,7 +174,7 @@ CASES = [
     }, data={"nginx_upstreams": UPSTREAMS}, check=check_nginx_balancer),
     Case("uwsgi-derived", "uwsgi", {
         "uwsgi_processes": "0", "uwsgi_harakiri_s": "45", "uwsgi_max_requests": "500", "uwsgi_listen_backlog": "100",
-        "uwsgi_apt_lock_timeout_s": "300",
+        "uwsgi_apt_lock_timeout_s": "300", "uwsgi_post_buffering_mb": "12",
     }, facts=("uwsgi_workers",), check=check_uwsgi_derived),
     Case("uwsgi-fixed", "uwsgi", {"uwsgi_processes": "7"}, facts=("uwsgi_workers",), check=check_uwsgi_fixed),
     # native: the best baseline the controller has, so the role's CPU check passes on any CPU.
