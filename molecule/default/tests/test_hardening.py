@@ -17,7 +17,7 @@ import urllib3
 import yaml
 from ansible.constants import DEFAULT_VAULT_ID_MATCH
 from ansible.parsing.vault import VaultLib, VaultSecret
-from conftest import ROOT, converge, steady_load
+from conftest import ROOT, converge, request_fuzz, steady_load
 
 VAULT = ROOT / "molecule" / "default" / "vault"
 # The per-client limits lifted, as for a crowd of visitors behind one address:
@@ -156,6 +156,16 @@ def test_a_body_gets_a_deliberate_answer_on_every_route(base_url, photos, lifted
     assert refused[1] == "application/json" and "no request body over 16 KB" in refused[2]
     unsupported = next(a for r, a in zip(requests_to_send, answers) if r[4] == 415)
     assert "multipart" in unsupported[2] and "image/jpeg" in unsupported[2]
+
+
+def test_requests_we_never_send_get_deliberate_answers(base_url, photos, host, lifted):
+    """2,000 seeded requests as the internet sends them (request_fuzz.py), through nginx and
+    uWSGI: every answer below 500 but 503 shedding with Retry-After, and the app well after."""
+    statuses, bad = request_fuzz.run(base_url, count=2000, seed=18, photo=(photos / "obama2.jpg").read_bytes())
+    _figures(host)["request fuzz (2,000 requests, seed 18): answers by status"] = dict(sorted(statuses.items(), key=str))
+    print(f"\nrequest fuzz: {dict(sorted(statuses.items(), key=str))}")
+    assert not bad, bad[:20]
+    assert requests.get(base_url + "/healthz", timeout=10).status_code == 200
 
 
 def test_restarts_and_kills_under_load(host, base_url, photos, lifted):
