@@ -38,7 +38,8 @@ import steady_load  # noqa: E402
 
 # The per-client rate limit and the host's admission limit (3 matches in flight per worker,
 # then 503 at once): the benchmark wants every client served, queued behind the workers.
-LIFTED = {"nginx_match_rate_per_s": 1000, "nginx_match_burst": 1000, "nginx_match_max_in_flight": 1000}
+LIFTED = {"nginx_match_rate_per_s": 1000, "nginx_match_burst": 1000, "nginx_match_max_in_flight": 1000,
+          "nginx_client_max_in_flight": 1000}
 
 
 def compute_limit(photo, cores, seconds=15):

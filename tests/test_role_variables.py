@@ -10,9 +10,11 @@ role on the controller: the values must reach the files as numbers, and the play
 
 import concurrent.futures
 import dataclasses
+import ipaddress
 import json
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -55,7 +57,11 @@ def check_nginx_tls(templates, facts):
     # "8443" == 443 would be false too; the redirect names the port only when it is not 443.
     assert "return 301 https://$host:8443$request_uri;" in site
     assert 'add_header Strict-Transport-Security "max-age=600" always;' in site
-    assert "client_max_body_size 12m;" in site and "larger than 12 MB" in site
+    assert "client_max_body_size 12m;" in site and "larger than 12 MB" in conf
+    assert "client_max_body_size 20k;" in site and "no request body over 20 KB" in conf
+    assert "zone=pages:10m rate=21r/s;" in conf and "limit_req zone=pages burst=101 nodelay;" in site
+    assert site.count("limit_conn per_client 33;") == 2  # the HTTPS server and its match location
+    assert "ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" in site
     assert "limit_req zone=match burst=7 nodelay;" in site
     assert "uwsgi_read_timeout 61s;" in site
     assert "listen 127.0.0.1:8082;" in site
@@ -94,6 +100,7 @@ def check_uwsgi_derived(templates, facts):
     ini = templates["main.ini.j2"]
     assert f"processes = {workers}\n" in ini
     assert "harakiri = 45\n" in ini and "max-requests = 500\n" in ini and "listen = 100\n" in ini
+    assert "post-buffering = 12582912\n" in ini  # 12 MB
     assert "TimeoutStopSec=60\n" in templates["main.service.j2"]  # harakiri + 15
     assert "Backlog=100\n" in templates["main.socket.j2"]
 
@@ -158,7 +165,8 @@ CASES = [
         "nginx_listen_port": "8080", "nginx_client_max_body_size_mb": "12", "nginx_match_rate_per_s": "3",
         "nginx_match_burst": "7", "nginx_busy_retry_after_s": "4", "nginx_uwsgi_read_timeout_s": "61",
         "nginx_worker_connections": "900", "nginx_hsts_max_age_s": "600", "nginx_status_port": "8082",
-        "nginx_apt_lock_timeout_s": "300",
+        "nginx_apt_lock_timeout_s": "300", "nginx_other_max_body_kb": "20", "nginx_page_rate_per_s": "21",
+        "nginx_page_burst": "101", "nginx_client_max_in_flight": "33",
     }, facts=("nginx_match_in_flight",), check=check_nginx_tls),
     Case("nginx-plain", "nginx", {
         "nginx_tls": "false", "nginx_match_max_in_flight": "0", "nginx_match_in_flight_per_worker": "4",
@@ -171,7 +179,7 @@ CASES = [
     }, data={"nginx_upstreams": UPSTREAMS}, check=check_nginx_balancer),
     Case("uwsgi-derived", "uwsgi", {
         "uwsgi_processes": "0", "uwsgi_harakiri_s": "45", "uwsgi_max_requests": "500", "uwsgi_listen_backlog": "100",
-        "uwsgi_apt_lock_timeout_s": "300",
+        "uwsgi_apt_lock_timeout_s": "300", "uwsgi_post_buffering_mb": "12",
     }, facts=("uwsgi_workers",), check=check_uwsgi_derived),
     Case("uwsgi-fixed", "uwsgi", {"uwsgi_processes": "7"}, facts=("uwsgi_workers",), check=check_uwsgi_fixed),
     # native: the best baseline the controller has, so the role's CPU check passes on any CPU.
@@ -345,3 +353,28 @@ def test_typed_variables_are_converted_where_used():
         for source in jinja_sources(path):
             missing += [f"{relative}: {name} | {typed[name]}" for name in unconverted(source, typed)]
     assert not missing, "read without its filter:\n" + "\n".join(missing)
+
+
+def client_key(conf, address):
+    """What nginx.conf's $face_rec_client map gives for an address, read with Python's re (the
+    map's regexes use nothing PCRE has and re lacks, but (?<name>) spelled (?P<name>))."""
+    block = conf.partition("map $remote_addr $face_rec_client {")[2].partition("}")[0]
+    for line in block.strip().splitlines():
+        pattern, value = line.strip().rstrip(";").rsplit(" ", 1)
+        if pattern == "default":
+            return address
+        found = re.search(pattern.strip('"')[1:].replace("(?<", "(?P<"), address)
+        if found:
+            return re.sub(r"\$(\w+)", lambda m: found.group(m.group(1)), value)
+    raise AssertionError("the map has no default")
+
+
+def test_an_ipv6_client_is_its_64(results):
+    conf = results["nginx-plain"][2]["templates"]["nginx.conf.j2"]
+    same = ["2001:db8:1:0::1", "2001:db8:1:0:ffff:1:2:3", "2001:db8:1::", "2001:db8:1:0:1::", "2001:db8:1:0:0:0:0:9"]
+    keys = {client_key(conf, ipaddress.IPv6Address(a).compressed) for a in same}
+    assert keys == {"2001:db8:1:0"}, keys
+    others = ["2001:db8:1:1::1", "2001:db8::1", "2001:db8:2:0:1:2:3:4", "::1", "fe80::1:2:3:4", "2001:db8:0:1::5"]
+    other_keys = [client_key(conf, ipaddress.IPv6Address(a).compressed) for a in others]
+    assert len(set(other_keys)) == len(others) and "2001:db8:1:0" not in other_keys, other_keys
+    assert client_key(conf, "203.0.113.7") == "203.0.113.7"

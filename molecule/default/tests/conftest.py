@@ -15,6 +15,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[3]
 # The scripts the tests share with the command line: the test photos, the load client.
 sys.path.insert(0, str(ROOT / "scripts"))
 import demo_cast  # noqa: E402
+import request_fuzz  # noqa: E402
 import steady_load  # noqa: E402
 
 

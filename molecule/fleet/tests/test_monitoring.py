@@ -2,12 +2,13 @@
 alert firing and shown by status.yml, bad uploads counted as 4xx and not 5xx, /metrics closed
 to everyone but the monitoring host."""
 
+import base64
 import json
 import time
 import urllib.parse
 
 import requests
-from conftest import APP_HOSTS, BALANCER, address_of, play
+from conftest import APP_HOSTS, BALANCER, ROOT, address_of, load_figures, play, steady
 
 testinfra_hosts = [f"ansible://{BALANCER}"]
 
@@ -84,3 +85,53 @@ def test_a_stopped_app_host_fires_its_alert_and_status_shows_it(host, app_hosts)
         with stopped.sudo():
             stopped.run_expect([0], f"systemctl start {services}")
     wait_for(lambda: ("FaceRecHostDown", stopped_name) not in firing(host), 60, "the alert resolved")
+
+
+# Tiny files that decode to huge images, made on the sender with the app's own Pillow, and
+# sent with curl: each is refused (413) before it is decoded, or (a JPEG, decoded at reduced
+# scale) found to hold no face (422); never a 5xx.
+HUGE_UPLOADS = """
+set -e
+/opt/face_rec/venv/bin/python - <<'PY'
+from PIL import Image
+for mode, fmt in (("RGBA", "PNG"), ("I;16", "PNG"), ("RGB", "WEBP"), ("P", "PNG"), ("RGB", "JPEG")):
+    Image.new(mode, (6000, 6000)).save(f"/tmp/huge-{mode.replace(';', '')}.{fmt.lower()}", fmt)
+PY
+for file in /tmp/huge-*; do curl -s -o /dev/null -w '%{http_code}\\n' -F "image=@$file" URL/api/v1/match; sleep 0.6; done
+"""
+
+
+def test_client_garbage_never_takes_an_app_host_out_of_rotation(host, app_hosts, balancer_url, photos, figures):
+    """What the internet sends, in bursts through the balancer from another address (an app
+    host's; the steady load's own address keeps its rate budget): request_fuzz.py's odd paths,
+    methods, parameters, bodies on every route and cut connections, then tiny files that decode
+    to huge images. Under the steady load: no failed request, no app host ever marked failed by
+    the balancer, and no 5xx counted by Prometheus."""
+    def server_errors():
+        return (sum(query(host, 'sum by (instance) (face_rec_http_requests_total{status=~"5.."})').values()),
+                sum(query(host, 'sum by (instance) (face_rec_nginx_requests_total{status=~"5.."})').values()))
+    sender = app_hosts[APP_HOSTS[0]]
+    script = base64.b64encode((ROOT / "scripts/request_fuzz.py").read_bytes()).decode()
+    sender.run_expect([0], f"echo {script} | base64 -d > /tmp/request_fuzz.py")
+    with host.sudo():
+        host.run_expect([0], "truncate -s 0 /var/log/nginx/error.log")
+    before = server_errors()
+    with steady(balancer_url, photos, seconds=240) as load:
+        fuzz = sender.run(f"python3 /tmp/request_fuzz.py {balancer_url} --count 800 --seed 6")
+        huge = sender.run(HUGE_UPLOADS.replace("URL", balancer_url))
+        load.stop()
+    figures["client garbage through the balancer under load"] = {
+        "fuzz": json.loads(fuzz.stdout)["answers by status"], "huge uploads": huge.stdout.split(),
+        "load": load_figures(load)}
+    assert fuzz.rc == 0, fuzz.stdout[-3000:]
+    assert huge.rc == 0 and set(huge.stdout.split()) <= {"413", "422", "429"}, huge.stdout + huge.stderr
+    assert not load.failed, load.summary()
+    with host.sudo():
+        errors = host.check_output("cat /var/log/nginx/error.log")
+    assert "upstream server temporarily disabled" not in errors and "no live upstreams" not in errors, errors[-2000:]
+    time.sleep(15)  # a scrape after the last request
+    assert server_errors() == before, (before, server_errors())
+    status = play("playbooks/status.yml")
+    assert status.returncode == 0, status.stdout[-3000:]
+    view = status.stdout.split("balancer view from")[1]
+    assert view.count("in service, /healthz 200") == len(APP_HOSTS), view
