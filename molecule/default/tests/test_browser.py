@@ -12,11 +12,15 @@ import pathlib
 import pytest
 from PIL import Image
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
+
+# Waits for the page after a form's submit: the old page's heading may go stale mid-check.
+NAVIGATING = (StaleElementReferenceException,)
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 SHOTS = pathlib.Path(os.environ.get("FACE_REC_SCREENSHOTS", ROOT / "screenshots"))
@@ -88,7 +92,7 @@ def test_upload_with_the_keyboard_and_see_obama_first(browser, base_url, photos)
     press(Keys.TAB)
     assert browser.switch_to.active_element.text == "Match"
     press(Keys.ENTER)
-    WebDriverWait(browser, 60).until(lambda d: "found" in d.find_element(By.TAG_NAME, "h1").text)
+    WebDriverWait(browser, 60, ignored_exceptions=NAVIGATING).until(lambda d: "found" in d.find_element(By.TAG_NAME, "h1").text)
     face = browser.find_element(By.CSS_SELECTOR, "section.face")
     assert face.find_element(By.CSS_SELECTOR, "img.crop").get_attribute("src").startswith("data:image/jpeg")
     first = face.find_element(By.CSS_SELECTOR, "ol.matches li")
@@ -129,6 +133,6 @@ def test_a_photo_with_no_face_shows_the_error_page(browser, base_url, tmp_path):
     browser.get(base_url + "/")
     browser.find_element(By.NAME, "image").send_keys(str(blank))
     browser.find_element(By.CSS_SELECTOR, "form.upload button").click()
-    WebDriverWait(browser, 60).until(lambda d: d.find_element(By.TAG_NAME, "h1").text == "No face found")
+    WebDriverWait(browser, 60, ignored_exceptions=NAVIGATING).until(lambda d: d.find_element(By.TAG_NAME, "h1").text == "No face found")
     assert "(HTTP 422)" in browser.find_element(By.CSS_SELECTOR, "p.error").text
     shoot(browser, "5-no-face")
