@@ -29,5 +29,7 @@ else
 fi
 
 cd "$FACE_REC_ROOT"
-PATH="$FACE_REC_VENV/bin:$PATH" ansible-playbook -i inventory/local.yml site.yml "$@"
+ports=()
+[ "$FACE_REC_SSH_PORT" = 2222 ] || ports=(-e "ansible_port=$FACE_REC_SSH_PORT")
+PATH="$FACE_REC_VENV/bin:$PATH" ansible-playbook -i inventory/local.yml site.yml "${ports[@]}" "$@"
 log "provisioned: http://127.0.0.1:$port/ (ssh -i $TESTHOST_MACHINE_KEY -p $FACE_REC_SSH_PORT ops@127.0.0.1; stop it with: make down)"
