@@ -23,7 +23,7 @@ import time
 import numpy as np
 from PIL import Image
 
-from face_rec.face_compare import _scale_box, face_encodings, find_faces, load_image, load_models
+from face_rec.face_compare import _scale_box, face_encodings, find_faces, load_models, load_photo
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -40,7 +40,7 @@ def jpeg(image, quality):
 
 def baseline_match(data):
     """The previous release: decode for 1024 px, shrink to 1024, dlib's upsample 1 (2048 px scan)."""
-    image = load_image(data, MAX_PIXELS, min_side=1024)
+    image = load_photo(data, MAX_PIXELS, min_side=1024).pixels
     height, width = image.shape[:2]
     scale = min(1.0, 1024 / max(height, width))
     small = np.asarray(Image.fromarray(image).resize((round(width * scale), round(height * scale)),
@@ -50,8 +50,8 @@ def baseline_match(data):
 
 
 def match(data, percent):
-    image, boxes = find_faces(data, MAX_PIXELS, percent, 40)
-    return face_encodings(image, boxes)
+    photo, boxes = find_faces(data, MAX_PIXELS, percent, 40)
+    return face_encodings(photo.pixels, boxes)
 
 
 def cpu_ms(function, *args, repeat):

@@ -13,11 +13,11 @@ def _catalog():
 
 @bp.post("/match")
 def match():
+    """Sizes and boxes are in the photo's own pixels, upright."""
     data, cast, k = parse_match_request()
-    image, faces = match_photo(data, cast, k)
-    height, width = image.shape[:2]
+    photo, faces = match_photo(data, cast, k)
     return jsonify(
-        image={"width": width, "height": height}, cast=cast, k=k,
+        image={"width": photo.width, "height": photo.height}, cast=cast, k=k,
         faces=[{"number": f.number, "box": dict(zip(("top", "right", "bottom", "left"), f.box)),
                 "matches": f.matches} for f in faces])
 

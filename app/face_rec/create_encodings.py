@@ -52,14 +52,14 @@ def encode_photo(detection, job):
     job: (member, photo, path, hash, size, mtime) -> (job, encoding, thumbnail, reason);
     encoding and thumbnail are None when the photo is skipped, and reason says why."""
     try:
-        image, boxes = find_faces(pathlib.Path(job[2]).read_bytes(), *detection)
+        photo, boxes = find_faces(pathlib.Path(job[2]).read_bytes(), *detection)
     except (ImageError, OSError) as error:
         return job, None, None, f"unreadable: {error}"
     if not boxes:
         return job, None, None, "no face found"
     if len(boxes) > 1:
         return job, None, None, f"{len(boxes)} faces found; a reference photo must show one"
-    return job, face_encodings(image, boxes)[0], face_thumbnail(image, boxes[0]), ""
+    return job, face_encodings(photo.pixels, boxes)[0], face_thumbnail(photo.pixels, boxes[0]), ""
 
 
 def thumb_path(thumbs_dir, cast, member, photo):

@@ -1,22 +1,21 @@
 """Faces in a photo, and the known faces closest to them.
 
-Photos are decoded in memory with Pillow, downscaled for detection, and encoded with
-face_recognition (dlib). Known encodings live in one FaceIndex per process, searched with one
-matrix product per query.
+Photos are decoded in memory (face_rec.decode: at a bounded cost, no larger than detection
+needs), downscaled for detection, and encoded with face_recognition (dlib). Known encodings live
+in one FaceIndex per process, searched with one matrix product per query.
 """
 
 import dataclasses
-import io
 import math
 import os
 import pathlib
 import tempfile
-import warnings
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile
 
-ACCEPTED_FORMATS = frozenset({"JPEG", "PNG", "WEBP"})
+from face_rec.decode import ImageError, Photo, load_photo  # ImageError, Photo: what find_faces' callers get
+
 ENCODING_SIZE = 128
 
 
@@ -28,84 +27,6 @@ def load_models():
     # face_recognition turns this on when imported; we want truncated uploads refused.
     ImageFile.LOAD_TRUNCATED_IMAGES = False
     return face_recognition
-
-
-class ImageError(ValueError):
-    """A photo we cannot use, with the HTTP status that says why."""
-
-    def __init__(self, message, status=400):
-        super().__init__(message)
-        self.status = status
-
-
-def load_image(data, max_pixels, min_side=None):
-    """Decode JPEG, PNG or WebP bytes into an RGB uint8 array, EXIF rotation applied.
-
-    With min_side, a large JPEG is decoded at 1/2, 1/4 or 1/8 scale (Pillow's draft mode,
-    in the decoder itself) as long as both sides stay at least min_side: a 12 MP phone photo
-    becomes 1512x2016, a quarter of the pixels to decode, rotate, convert and keep, and still
-    more than detection (detection_limit) and the encoder's 150 px face chips need.
-
-    Refuses what is empty, not an image, truncated, or larger than max_pixels (checked from the
-    header, before anything is decoded, so a decompression bomb costs nothing)."""
-    if not data:
-        raise ImageError("the uploaded file is empty")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            image = Image.open(io.BytesIO(data))
-        except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
-            image = None
-        except OSError as error:
-            raise ImageError(f"the image cannot be read: {error}") from error
-        if image is None:
-            # Pillow refuses very large images at open; tell that apart from non-images.
-            size = _header_size(data)
-            if size is None:
-                raise ImageError("not an image: send a JPEG, PNG or WebP photo", status=415)
-            raise ImageError(f"the image is {size[0]}x{size[1]} pixels; at most {max_pixels:,} pixels are accepted",
-                             status=413)
-        if image.format not in ACCEPTED_FORMATS:
-            raise ImageError(f"{image.format} images are not accepted: send a JPEG, PNG or WebP photo", status=415)
-        width, height = image.size
-        if width * height > max_pixels:
-            raise ImageError(f"the image is {width}x{height} pixels; at most {max_pixels:,} pixels are accepted",
-                             status=413)
-        if min_side and image.format == "JPEG":
-            image.draft("RGB", (min_side, min_side))
-        try:
-            image.load()
-        except (OSError, SyntaxError, ValueError) as error:
-            raise ImageError("the image is truncated or corrupt") from error
-    return to_rgb(ImageOps.exif_transpose(image))
-
-
-def _header_size(data):
-    """(width, height) from an image header Pillow refused as too large, else None."""
-    saved = Image.MAX_IMAGE_PIXELS
-    try:
-        Image.MAX_IMAGE_PIXELS = None
-        with Image.open(io.BytesIO(data)) as image:
-            return image.size
-    except (UnidentifiedImageError, OSError):
-        return None
-    finally:
-        Image.MAX_IMAGE_PIXELS = saved
-
-
-def to_rgb(image):
-    """An RGB uint8 array from any Pillow mode: grayscale, CMYK, 16-bit, palette, alpha."""
-    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        # 16-bit and float: scale to 8 bits instead of clipping everything to white.
-        array = np.asarray(image, dtype=np.float32)
-        peak = float(array.max()) or 1.0
-        image = Image.fromarray((array * (255.0 / peak)).astype(np.uint8), mode="L")
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        # Transparent parts become white, not black, as a browser shows them.
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(background, rgba)
-    return np.asarray(image.convert("RGB"), dtype=np.uint8)
 
 
 # dlib's frontal face detector scans 80x80 px windows over an image pyramid: the smallest face
@@ -149,10 +70,11 @@ def face_locations(image, min_face_percent, min_face_pixels):
 
 
 def find_faces(data, max_pixels, min_face_percent, min_face_pixels):
-    """(image, face boxes) of an uploaded photo's bytes: decoded no larger than detection needs,
-    then detected. Raises ImageError for what load_image refuses."""
-    image = load_image(data, max_pixels, min_side=detection_limit(min_face_percent))
-    return image, face_locations(image, min_face_percent, min_face_pixels)
+    """(photo, face boxes) of an uploaded photo's bytes: decoded no larger than detection needs,
+    then detected. The boxes are in photo.pixels (photo.photo_box gives them in the photo's own
+    pixels). Raises ImageError for what load_photo refuses."""
+    photo = load_photo(data, max_pixels, min_side=detection_limit(min_face_percent))
+    return photo, face_locations(photo.pixels, min_face_percent, min_face_pixels)
 
 
 def _scale_box(box, factor, width, height):

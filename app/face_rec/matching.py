@@ -17,7 +17,8 @@ from face_rec.metrics import observe_match
 @dataclasses.dataclass
 class FaceResult:
     number: int
-    box: tuple  # top, right, bottom, left
+    box: tuple  # top, right, bottom, left, in the photo's own pixels
+    pixel_box: tuple  # the same box in the decoded pixels, for drawing on them
     matches: list  # dicts: cast, member, name, distance, score, photo_url
 
 
@@ -36,11 +37,11 @@ def parse_match_request():
 
 
 def match_photo(data, cast, k):
-    """Find every face in the photo and its k closest members. Returns (image, [FaceResult])."""
+    """Find every face in the photo and its k closest members. Returns (photo, [FaceResult])."""
     config = current_app.config
     started = time.perf_counter()
     try:
-        image, boxes = find_faces(data, config["MAX_IMAGE_PIXELS"], config["MIN_FACE_PERCENT"],
+        photo, boxes = find_faces(data, config["MAX_IMAGE_PIXELS"], config["MIN_FACE_PERCENT"],
                                   config["MIN_FACE_PIXELS"])
     except ImageError as error:
         abort(error.status, description=str(error))
@@ -49,7 +50,7 @@ def match_photo(data, cast, k):
         abort(422, description="no face found in the photo")
     snapshot = current_app.extensions["face_rec"].snapshot()
     faces = []
-    for number, (box, encoding) in enumerate(zip(boxes, face_encodings(image, boxes)), 1):
+    for number, (box, encoding) in enumerate(zip(boxes, face_encodings(photo.pixels, boxes)), 1):
         matches = []
         for match in snapshot.index.search(encoding, k, cast):
             member = snapshot.catalog[match.cast].members[match.member]
@@ -61,13 +62,14 @@ def match_photo(data, cast, k):
                 "photo_url": f"/media/{match.cast}/{match.member}/{match.photo}",
                 "face_url": face_url(match.cast, match.member, match.photo),
             })
-        faces.append(FaceResult(number, box, matches))
+        faces.append(FaceResult(number, photo.photo_box(box), box, matches))
     observe_match(time.perf_counter() - started, len(faces))
-    return image, faces
+    return photo, faces
 
 
 def face_crop_data_url(image, box, side=128):
-    """One face of the upload, cropped square around it, as a small data: URL."""
+    """One face of the upload (box in the image's pixels), cropped square around it, as a small
+    data: URL."""
     height, width = image.shape[:2]
     top, right, bottom, left = box
     size = min(round(max(bottom - top, right - left) * 1.6), width, height)
@@ -88,7 +90,7 @@ def annotated_data_url(image, faces, max_side=900):
     draw = ImageDraw.Draw(picture)
     width = max(2, round(max(picture.size) / 300))
     for face in faces:
-        top, right, bottom, left = (round(v * scale) for v in face.box)
+        top, right, bottom, left = (round(v * scale) for v in face.pixel_box)
         draw.rectangle((left, top, right, bottom), outline=(255, 200, 0), width=width)
         label = str(face.number)
         draw.rectangle((left, max(0, top - 22), left + 14 + 8 * len(label), max(22, top)), fill=(255, 200, 0))

@@ -127,17 +127,81 @@ def test_face_index_agrees_with_face_distance():
 def test_a_12_megapixel_phone_photo_is_decoded_at_half_size_with_the_same_result(photos, upload):
     """Pillow's JPEG draft mode decodes a 3024x4032 photo at 1512x2016 (a quarter of the
     pixels): the same member first, and an encoding within 0.05 of the full-size decode's."""
-    from face_rec.face_compare import detection_limit, face_encodings, face_locations, load_image
+    from face_rec.face_compare import detection_limit, face_encodings, face_locations, load_photo
     phone = encode(Image.open(photos / "obama3.jpg").resize((3024, 4032)), quality=90)
     answer = upload(phone, cast="presidents")
     assert first_matches(answer) == ["obama"]
-    assert answer.json["image"] == {"width": 1512, "height": 2016}
-    full = load_image(phone, 40_000_000)
-    half = load_image(phone, 40_000_000, min_side=detection_limit(8.0))
-    assert full.shape == (4032, 3024, 3) and half.shape == (2016, 1512, 3)
+    assert answer.json["image"] == {"width": 3024, "height": 4032}  # the photo's own size, not the decoded one
+    full = load_photo(phone, 40_000_000).pixels
+    half = load_photo(phone, 40_000_000, min_side=detection_limit(8.0))
+    assert full.shape == (4032, 3024, 3) and half.pixels.shape == (2016, 1512, 3) and half.scale == 2
     full_encoding = face_encodings(full, face_locations(full, 8.0, 40))[0]
-    half_encoding = face_encodings(half, face_locations(half, 8.0, 40))[0]
+    half_encoding = face_encodings(half.pixels, face_locations(half.pixels, 8.0, 40))[0]
     assert np.linalg.norm(full_encoding - half_encoding) < 0.05
+
+
+def only_box(answer):
+    assert answer.status_code == 200, answer.json
+    (face,) = answer.json["faces"]
+    return np.array([face["box"][side] for side in ("top", "right", "bottom", "left")])
+
+
+def sideways(picture):
+    """The picture stored on its side with EXIF Orientation 6, as phones store portraits."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    return encode(picture.transpose(Image.Transpose.ROTATE_90), quality=90, exif=exif.tobytes())
+
+
+@pytest.mark.parametrize(("name", "make", "reduced"), [
+    ("12 MP JPEG", lambda big: encode(big, quality=90), 2),
+    ("12 MP JPEG on its side", sideways, 2),
+    ("12 MP WebP", lambda big: encode(big, "WEBP", quality=80), 3),
+    ("8 MP PNG", lambda big: encode(big.resize((2420, 3227)), "PNG", compress_level=1), 2),
+])
+def test_boxes_and_size_are_in_the_photos_own_pixels(photos, upload, name, make, reduced):
+    """A large photo is decoded at 1/2 (JPEG draft) or reduced (WebP, PNG), and turned upright;
+    the answer's size and boxes are still the photo's own, upright: the boxes of the same photo
+    sent at a quarter of the size, scaled up, within 2 % of the photo's side."""
+    from face_rec.face_compare import detection_limit, load_photo
+    big = Image.open(photos / "obama3.jpg").convert("RGB").resize((3024, 4032))
+    data = make(big)
+    width, height = (2420, 3227) if "PNG" in name else (3024, 4032)
+    assert load_photo(data, 40_000_000, min_side=detection_limit(8.0)).scale == reduced
+    answer = upload(data)
+    assert answer.json["image"] == {"width": width, "height": height}
+    small = only_box(upload(encode(big.resize((756, 1008)), quality=95)))
+    expected = small * np.array([height / 1008, width / 756, height / 1008, width / 756])
+    assert np.abs(only_box(answer) - expected).max() < 0.02 * height, (only_box(answer), expected)
+
+
+def data_url_image(html, css_class):
+    import base64
+    import re
+    (data,) = re.findall(rf'class="{css_class}" src="data:image/jpeg;base64,([^"]+)"', html)
+    return Image.open(io.BytesIO(base64.b64decode(data))).convert("RGB")
+
+
+def test_the_page_draws_and_crops_a_large_photo_where_its_face_is(photos, client, upload):
+    """The result page draws on the decoded copy (half the size of a 12 MP JPEG): its box is
+    where the API's box, in the photo's own pixels, says, and the crop holds the face."""
+    phone = encode(Image.open(photos / "obama3.jpg").convert("RGB").resize((3024, 4032)), quality=90)
+    top, right, bottom, left = only_box(upload(phone))
+    html = client.post("/match", data={"image": (io.BytesIO(phone), "phone.jpg")},
+                       content_type="multipart/form-data").get_data(as_text=True)
+    drawn = data_url_image(html, "photo")
+    scale = drawn.width / 3024
+    from face_rec.face_compare import detection_limit, load_photo
+    plain = Image.open(io.BytesIO(encode(Image.fromarray(load_photo(phone, 40_000_000, detection_limit(8.0)).pixels)
+                                         .resize(drawn.size), quality=85)))
+    difference = np.abs(np.asarray(drawn).astype(int) - np.asarray(plain).astype(int)).max(axis=2)
+    rows, columns = np.nonzero(difference > 80)  # what was drawn
+    # The box's outline, and the number's label above its top-left corner.
+    assert abs(columns.min() - left * scale) < 6 and abs(columns.max() - right * scale) < 6
+    assert abs(rows.max() - bottom * scale) < 6 and rows.min() < top * scale
+    crop = np.asarray(data_url_image(html, "crop"))
+    (c_top, c_right, c_bottom, c_left), = face_recognition.face_locations(crop, 1)
+    assert abs((c_left + c_right) / 2 - 64) < 16 and abs((c_top + c_bottom) / 2 - 64) < 20
 
 
 def test_detection_scale_follows_the_smallest_face_promised():
