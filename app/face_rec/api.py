@@ -13,7 +13,8 @@ def _catalog():
 
 @bp.post("/match")
 def match():
-    """Sizes and boxes are in the photo's own pixels, upright."""
+    """The photo as the multipart field 'image' or as the body (Content-Type image/jpeg,
+    image/png or image/webp). Sizes and boxes are in the photo's own pixels, upright."""
     data, cast, k = parse_match_request()
     photo, faces = match_photo(data, cast, k)
     return jsonify(

@@ -3,8 +3,8 @@
 import io
 import logging
 
-from flask import Flask, Request, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException
+from flask import Flask, Request, abort, current_app, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from face_rec import api, browse_casts, metrics, settings, views
 from face_rec.face_compare import load_models
@@ -37,6 +37,13 @@ def create_app(overrides=None):
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
 
+    @app.before_request
+    def _query_string_is_ascii():
+        # Raw bytes over 0x7F in a query string (nginx passes them on) would make werkzeug's
+        # request.args raise UnicodeDecodeError: a 500. Anything else must be percent-encoded.
+        if not request.query_string.isascii():
+            abort(400, description="the query string must be ASCII: percent-encode anything else")
+
     @app.get("/healthz")
     def healthz():
         snapshot = app.extensions["face_rec"].snapshot()
@@ -50,9 +57,16 @@ def _wants_json():
 
 
 def _http_error(error):
+    message = error.description
+    if isinstance(error, RequestEntityTooLarge) and message == RequestEntityTooLarge.description:
+        # werkzeug's own 413: the body over MAX_CONTENT_LENGTH, or a form of too many parts.
+        message = (f"the upload is larger than {current_app.config['MAX_UPLOAD_MB']} MB, "
+                   "or its form has too many parts")
+    # Keep the exception's own headers (Allow on a 405), not its HTML Content-Type.
+    headers = [(name, value) for name, value in error.get_headers() if name.lower() != "content-type"]
     if _wants_json():
-        return jsonify(error={"status": error.code, "message": error.description}), error.code
-    return render_template("error.html", status=error.code, message=error.description), error.code
+        return jsonify(error={"status": error.code, "message": message}), error.code, headers
+    return render_template("error.html", status=error.code, message=message), error.code, headers
 
 
 def _unexpected_error(error):

@@ -4,6 +4,7 @@ each face's closest cast members, draw the result."""
 import base64
 import dataclasses
 import io
+import re
 import time
 
 from flask import abort, current_app, request
@@ -22,18 +23,56 @@ class FaceResult:
     matches: list  # dicts: cast, member, name, distance, score, photo_url
 
 
+# A photo sent as the request's body instead of a multipart form.
+RAW_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
+HOW_TO_SEND = ("send the photo as the multipart field 'image', or as the request's body with "
+               "Content-Type image/jpeg, image/png or image/webp")
+K = re.compile(r"[0-9]{1,6}")
+
+
 def parse_match_request():
-    """The uploaded photo's bytes, the cast (or None for all) and k, or an HTTP error."""
-    upload = request.files.get("image")
-    if upload is None:
-        abort(400, description="no photo: send it as the multipart field 'image'")
-    cast = request.values.get("cast") or None
-    if cast and cast not in current_app.extensions["face_rec"].snapshot().catalog:
+    """The uploaded photo's bytes, the cast (or None for all) and k, or an HTTP error.
+
+    The photo comes as the multipart field 'image' (cast and k as form fields or in the query
+    string) or as the body itself with an image type (cast and k in the query string)."""
+    if request.mimetype in RAW_TYPES:
+        data, params = request.get_data(), request.args
+    elif request.mimetype == "multipart/form-data":
+        uploads = request.files.getlist("image")
+        if not uploads:
+            abort(400, description=f"no photo: {HOW_TO_SEND}")
+        if len(uploads) > 1:
+            abort(400, description=f"{len(uploads)} files in the field 'image': send one photo")
+        data, params = uploads[0].read(), request.values
+    else:
+        abort(415, description=f"{_describe_type(request.mimetype)} is not accepted: {HOW_TO_SEND}")
+    config = current_app.config
+    cast = _param(params, "cast") or None
+    if cast is not None and cast not in current_app.extensions["face_rec"].snapshot().catalog:
         abort(404, description=f"unknown cast '{cast}'")
-    raw_k = request.values.get("k") or str(current_app.config["TOP_K"])
-    if not raw_k.isdigit() or not 1 <= int(raw_k) <= current_app.config["MAX_TOP_K"]:
-        abort(400, description=f"k must be a whole number from 1 to {current_app.config['MAX_TOP_K']}")
-    return upload.read(), cast, int(raw_k)
+    raw_k = _param(params, "k")
+    if raw_k and (not K.fullmatch(raw_k) or not 1 <= int(raw_k) <= config["MAX_TOP_K"]):
+        abort(400, description=f"k must be a whole number from 1 to {config['MAX_TOP_K']}")
+    return data, cast, int(raw_k) if raw_k else config["TOP_K"]
+
+
+def _param(params, name):
+    """A parameter given at most once, in printable ASCII (64 characters at most), or ''."""
+    values = params.getlist(name)
+    if len(values) > 1:
+        abort(400, description=f"{name} is given {len(values)} times: give it once")
+    value = values[0] if values else ""
+    if not (value.isascii() and value.isprintable() and len(value) <= 64):
+        abort(400, description=f"{name} must be printable ASCII, at most 64 characters")
+    return value
+
+
+def _describe_type(mimetype):
+    if not mimetype:
+        return "a request without a Content-Type"
+    if mimetype.isascii() and mimetype.isprintable() and len(mimetype) <= 64:
+        return f"Content-Type {mimetype}"
+    return "this Content-Type"
 
 
 def match_photo(data, cast, k):

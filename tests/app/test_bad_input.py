@@ -54,11 +54,76 @@ def test_photo_without_a_face(upload):
 
 
 def test_missing_field_unknown_cast_and_bad_k(client, photos, upload):
-    assert_clear_error(client.post("/api/v1/match", data={}), 400, "'image'")
+    assert_clear_error(client.post("/api/v1/match", data={"cast": "presidents"}, content_type="multipart/form-data"),
+                       400, "multipart field 'image'")
     data = (photos / "obama2.jpg").read_bytes()
     assert_clear_error(upload(data, cast="nope"), 404, "unknown cast 'nope'")
-    for k in ("0", "-1", "x", "1000"):
+    for k in ("0", "-1", "x", "1000", "3.0", " 3", "+3", "1e1", "9" * 5000):
         assert_clear_error(upload(data, k=k), 400, "k must be")
+
+
+@pytest.mark.parametrize("content_type", [
+    None, "text/plain", "application/octet-stream", "application/x-www-form-urlencoded", "application/json",
+    "image/gif", "image/jpg", "image/*", "multipart/mixed; boundary=x", "IMAGE/JPEG2", "image/jpeg\u00e9",
+])
+def test_other_content_types_get_415_saying_what_to_send(client, photos, content_type):
+    headers = {} if content_type is None else {"Content-Type": content_type}
+    answer = client.post("/api/v1/match", data=(photos / "obama2.jpg").read_bytes(), headers=headers)
+    assert_clear_error(answer, 415, "multipart field 'image', or as the request's body with Content-Type image/jpeg, "
+                                    "image/png or image/webp")
+
+
+@pytest.mark.parametrize(("query", "words"), [
+    ("k=%C2%B2", "k must be printable ASCII"),  # '²': str.isdigit() says yes, int() says no
+    ("k=%D9%A3", "k must be printable ASCII"),  # Arabic-Indic three
+    ("k=%EF%BC%93", "k must be printable ASCII"),  # fullwidth three
+    ("k=%ff", "k must be a whole number"),  # not UTF-8: werkzeug keeps it as the ASCII '%FF'
+    ("k=" + "9" * 70, "k must be printable ASCII, at most 64"),
+    ("k=99999999", "k must be a whole number from 1 to 20"),
+    ("k=1&k=2", "k is given 2 times"),
+    ("k=%00", "k must be printable ASCII"),
+    ("cast=pr%C3%A9sidents", "cast must be printable ASCII"),
+    ("cast=%ff%fe", "unknown cast '%FF%FE'"),
+    ("cast=a%0Ab", "cast must be printable ASCII"),
+    ("cast=presidents&cast=presidents", "cast is given 2 times"),
+])
+def test_parameters_are_ascii_and_given_once(client, photos, query, words):
+    data = (photos / "obama2.jpg").read_bytes()
+    raw = client.post(f"/api/v1/match?{query}", data=data, content_type="image/jpeg")
+    status = 404 if words.startswith("unknown") else 400
+    assert_clear_error(raw, status, words)
+    form = client.post(f"/api/v1/match?{query}", data={"image": (io.BytesIO(data), "p.jpg")},
+                       content_type="multipart/form-data")
+    assert_clear_error(form, status, words)
+
+
+@pytest.mark.parametrize("path", ["/api/v1/match", "/api/v1/casts", "/casts"])
+def test_a_query_string_of_raw_bytes_gets_400(client, photos, path):
+    # Not percent-encoded: werkzeug's request.args would raise UnicodeDecodeError on it.
+    answer = client.post(path, data=(photos / "obama2.jpg").read_bytes(), content_type="image/jpeg",
+                         environ_overrides={"QUERY_STRING": "k=\xb2"})
+    assert answer.status_code == 400 and "query string must be ASCII" in answer.get_data(as_text=True)
+
+
+def test_parameters_in_form_fields_are_checked_too(upload, photos):
+    data = (photos / "obama2.jpg").read_bytes()
+    assert_clear_error(upload(data, k="\u00b2"), 400, "k must be printable ASCII")
+    assert_clear_error(upload(data, cast="\u00e9"), 400, "cast must be printable ASCII")
+
+
+def test_one_photo_per_request(client, photos):
+    data = (photos / "obama2.jpg").read_bytes()
+    answer = client.post("/api/v1/match", data={"image": [(io.BytesIO(data), "a.jpg"), (io.BytesIO(data), "b.jpg")]},
+                         content_type="multipart/form-data")
+    assert_clear_error(answer, 400, "2 files in the field 'image': send one photo")
+
+
+def test_raw_body_errors(app, client):
+    assert_clear_error(client.post("/api/v1/match", data=b"", content_type="image/jpeg"), 400, "empty")
+    assert_clear_error(client.post("/api/v1/match", data=b"junk", content_type="image/png"), 415, "not an image")
+    app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
+    answer = client.post("/api/v1/match", data=os.urandom(2 * 1024 * 1024), content_type="image/jpeg")
+    assert_clear_error(answer, 413, "larger than 10 MB")
 
 
 def test_upload_over_the_limit(app, client):

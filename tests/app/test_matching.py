@@ -204,6 +204,18 @@ def test_the_page_draws_and_crops_a_large_photo_where_its_face_is(photos, client
     assert abs((c_left + c_right) / 2 - 64) < 16 and abs((c_top + c_bottom) / 2 - 64) < 20
 
 
+@pytest.mark.parametrize("content_type, fmt", [("image/jpeg", "JPEG"), ("image/png", "PNG"), ("image/webp", "WEBP")])
+def test_a_photo_sent_as_the_body(client, photos, obama2, content_type, fmt):
+    """curl --data-binary @photo.jpg -H 'Content-Type: image/jpeg' .../api/v1/match?cast=presidents&k=1"""
+    data = (photos / "obama2.jpg").read_bytes() if fmt == "JPEG" else encode(obama2, fmt)
+    answer = client.post("/api/v1/match?cast=presidents&k=1", data=data, content_type=content_type)
+    assert first_matches(answer) == ["obama"]
+    assert answer.json["cast"] == "presidents" and len(answer.json["faces"][0]["matches"]) == 1
+    assert answer.json["image"] == {"width": 626, "height": 1200}
+    both = client.post("/api/v1/match", data=data, content_type=f"{content_type}; charset=binary")
+    assert [m["member"] for m in both.json["faces"][0]["matches"]] == ["obama", "biden"]
+
+
 def test_detection_scale_follows_the_smallest_face_promised():
     from face_rec.face_compare import detection_side
     assert detection_side(4032, 8.0, 40) == 1000  # a phone photo shrinks to 1000 px
