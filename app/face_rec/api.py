@@ -16,9 +16,9 @@ def match():
     """The photo as the multipart field 'image' or as the body (Content-Type image/jpeg,
     image/png or image/webp). Sizes and boxes are in the photo's own pixels, upright."""
     data, cast, k = parse_match_request()
-    photo, faces = match_photo(data, cast, k)
+    photo, faces, found = match_photo(data, cast, k)
     return jsonify(
-        image={"width": photo.width, "height": photo.height}, cast=cast, k=k,
+        image={"width": photo.width, "height": photo.height}, cast=cast, k=k, faces_found=found,
         faces=[{"number": f.number, "box": dict(zip(("top", "right", "bottom", "left"), f.box)),
                 "matches": f.matches} for f in faces])
 

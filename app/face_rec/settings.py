@@ -17,6 +17,9 @@ DEFAULTS = {
     "MIN_FACE_PIXELS": 40,
     # Anything above this many pixels is refused before it is decoded.
     "MAX_IMAGE_PIXELS": 40_000_000,
+    # Faces matched per photo, the largest first: each one's encoding costs ~30 ms of CPU, so a
+    # crowd of 36 faces costs 2x a 12 MP portrait instead of 5x (bench_upload_cost.py).
+    "MAX_FACES": 12,
     "TOP_K": 3,
     "MAX_TOP_K": 20,
     # face_recognition's usual threshold: below it, two faces are likely the same person.

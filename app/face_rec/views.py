@@ -17,8 +17,8 @@ def index():
 @bp.post("/match")
 def match():
     data, cast, k = parse_match_request()
-    photo, faces = match_photo(data, cast, k)
+    photo, faces, found = match_photo(data, cast, k)
     catalog = current_app.extensions["face_rec"].snapshot().catalog
     crops = {face.number: face_crop_data_url(photo.pixels, face.pixel_box) for face in faces}
     return render_template("result.html", photo_url=annotated_data_url(photo.pixels, faces), faces=faces,
-                           crops=crops, cast=catalog[cast] if cast else None)
+                           crops=crops, found=found, cast=catalog[cast] if cast else None)

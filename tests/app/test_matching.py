@@ -1,5 +1,6 @@
 """Matching real photos against the demo cast, through the app's JSON API and HTML pages."""
 
+import functools
 import io
 
 import numpy as np
@@ -216,6 +217,21 @@ def test_a_photo_sent_as_the_body(client, photos, obama2, content_type, fmt):
     assert [m["member"] for m in both.json["faces"][0]["matches"]] == ["obama", "biden"]
 
 
+def test_at_most_max_faces_are_matched_the_largest_first(photos, gallery):
+    """Each face costs about a third of a phone photo's match: beyond MAX_FACES, the largest."""
+    app = create_app({"CASTS_DIR": gallery / "casts", "ENCODINGS_DIR": gallery / "encodings", "MAX_FACES": 2})
+    picture, _ = group_photo(photos, 160, canvas=(1600, 1600))
+    picture.paste(head(photos / "biden.jpg").resize((440, 440)), (580, 1140))  # a seventh face, the largest
+    data = encode(picture, quality=90)
+    answer = app.test_client().post("/api/v1/match", data=data, content_type="image/jpeg")
+    assert answer.json["faces_found"] == 7 and [f["number"] for f in answer.json["faces"]] == [1, 2]
+    widths = sorted((f["box"]["right"] - f["box"]["left"] for f in answer.json["faces"]), reverse=True)
+    assert widths[0] > 190 and "biden" in [f["matches"][0]["member"] for f in answer.json["faces"]]
+    html = app.test_client().post("/match", data={"image": (io.BytesIO(data), "g.jpg")},
+                                  content_type="multipart/form-data").get_data(as_text=True)
+    assert "7 faces found" in html and "The 2 largest are matched." in html
+
+
 def test_detection_scale_follows_the_smallest_face_promised():
     from face_rec.face_compare import detection_side
     assert detection_side(4032, 8.0, 40) == 1000  # a phone photo shrinks to 1000 px
@@ -224,16 +240,22 @@ def test_detection_scale_follows_the_smallest_face_promised():
     assert detection_side(300, 8.0, 40) == 600  # ...but no face under 40 px: at most 2x
 
 
+@functools.cache
+def head(path):
+    """The photo's face with half its height around it (found at full size once per session)."""
+    image = Image.open(path).convert("RGB")
+    (top, right, bottom, left), = face_recognition.face_locations(np.asarray(image))
+    margin = (bottom - top) // 2
+    return image.crop((left - margin, top - margin, right + margin, bottom + margin))
+
+
 def group_photo(photos, face_side, canvas=(1600, 1000)):
     """Six faces from the sdist's photos pasted small on one canvas, left to right and top to
     bottom: obama, biden, obama, obama, biden, obama."""
     sources = ["obama.jpg", "biden.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg", "obama.jpg"]
     picture = Image.new("RGB", canvas, (235, 230, 220))
     for slot, name in enumerate(sources):
-        image = Image.open(photos / name).convert("RGB")
-        (top, right, bottom, left), = face_recognition.face_locations(np.asarray(image))
-        margin = (bottom - top) // 2
-        crop = image.crop((left - margin, top - margin, right + margin, bottom + margin)).resize((face_side * 2,) * 2)
+        crop = head(photos / name).resize((face_side * 2,) * 2)
         column, row = slot % 3, slot // 3
         picture.paste(crop, (60 + column * (canvas[0] - 120) // 3, 60 + row * (canvas[1] - 120) // 2))
     return picture, [n.split(".")[0].rstrip("23") for n in sources]
