@@ -3,6 +3,7 @@
 #   requirements/controller.in -> requirements/controller.txt  (the controller's .venv)
 #   requirements/gce.in        -> requirements/gce.txt         (optional, on top of controller.txt)
 #   app/requirements.in        -> app/requirements.txt         (the app's venv on every host)
+#   requirements/pip-tools.in  -> requirements/pip-tools.txt   (what this script compiles with)
 # Every transitive dependency, each with the sha256 of every file the index has for its pinned
 # version (the sdist and every wheel, whatever the Python or platform: Debian 12's 3.11 and
 # Debian 13's 3.13 alike), so `pip install --require-hashes` takes those files and no other.
@@ -15,9 +16,10 @@ source "$(dirname "$0")/lib.sh"
 
 tools=$(mktemp -d)
 trap 'rm -rf "$tools"' EXIT
-# pip-tools in a throwaway venv: a tool of whoever pins, never installed in .venv or on a host.
+# pip-tools in a throwaway venv, hashed like the rest: a tool of whoever pins, never installed
+# in .venv or on a host.
 python3 -m venv "$tools/venv"
-"$tools/venv/bin/pip" install --quiet pip-tools==7.6.2
+"$tools/venv/bin/pip" install --quiet --require-hashes -r "$FACE_REC_ROOT/requirements/pip-tools.txt"
 
 compile() {
   # No index or find-links lines in the output: hosts use their own pip's index.
@@ -26,6 +28,8 @@ compile() {
 }
 
 cd "$FACE_REC_ROOT"
+log "requirements/pip-tools.txt"
+compile --allow-unsafe -o requirements/pip-tools.txt requirements/pip-tools.in
 log "requirements/controller.txt"
 # --allow-unsafe: pip and setuptools are pinned and hashed like the rest.
 compile --allow-unsafe -o requirements/controller.txt requirements/controller.in
