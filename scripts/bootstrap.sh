@@ -27,14 +27,14 @@ make_ssh_key "$TESTHOST_MACHINE_KEY"
 "$FACE_REC_ROOT/testhost/build-image.sh" >/dev/null &
 image_build=$!
 
-# Controller venv, rebuilt only when the pins change.
+# Controller venv, rebuilt only when the pins change. --require-hashes: only the files whose
+# sha256 the pins name (scripts/pin-requirements.sh), pip's own new version among them.
 req="$FACE_REC_ROOT/requirements/controller.txt"
 stamp="$FACE_REC_VENV/.requirements-$(hash_files "$req")"
 if [ ! -e "$stamp" ]; then
   log "controller venv $FACE_REC_VENV"
   python3 -m venv "$FACE_REC_VENV"
-  "$FACE_REC_VENV/bin/pip" install -q --upgrade pip
-  "$FACE_REC_VENV/bin/pip" install -q -r "$req"
+  "$FACE_REC_VENV/bin/pip" install -q --require-hashes -r "$req"
   rm -f "$FACE_REC_VENV"/.requirements-*
   touch "$stamp"
 fi
@@ -44,8 +44,14 @@ app_stamp="$FACE_REC_VENV/.app-$(hash_files "$FACE_REC_ROOT/app/requirements.txt
 if [ ! -e "$app_stamp" ]; then
   wheel=$("$FACE_REC_ROOT/scripts/controller-dlib.sh" "$FACE_REC_VENV/bin/python")
   log "app and its pinned dependencies into $FACE_REC_VENV"
-  "$FACE_REC_VENV/bin/pip" install -q "$wheel"
-  "$FACE_REC_VENV/bin/pip" install -q -r "$FACE_REC_ROOT/app/requirements.txt" -e "$FACE_REC_ROOT/app"
+  # dlib first: app/requirements.txt leaves it out, and --require-hashes refuses a venv without
+  # it. The wheel is a local file built from the hashed sdist: no index, no hash.
+  "$FACE_REC_VENV/bin/pip" install -q --no-deps --no-index "$wheel"
+  "$FACE_REC_VENV/bin/pip" install -q --require-hashes -r "$FACE_REC_ROOT/app/requirements.txt"
+  # The app itself, editable: pip cannot hash an editable install, and needs none (this
+  # checkout). No index either: its dependencies are the hashed ones above and its build
+  # backend the venv's hashed setuptools (--no-build-isolation).
+  "$FACE_REC_VENV/bin/pip" install -q --no-deps --no-index --no-build-isolation -e "$FACE_REC_ROOT/app"
   rm -f "$FACE_REC_VENV"/.app-*
   touch "$app_stamp"
 fi

@@ -19,10 +19,23 @@ import sys, jinja2
 template = jinja2.Template(open(sys.argv[1]).read(), trim_blocks=True)
 print(template.render(dlib_baseline="avx", ansible_managed="written by scripts/controller-dlib.sh"))
 PY
+  # The sdist whose sha256 roles/dlib pins, and no other file (--require-hashes); what builds
+  # it (setuptools, wheel, packaging, cmake) comes through pip's build isolation unhashed.
+  "$python" - "$FACE_REC_ROOT/roles/dlib/vars/main.yml" "$version" > "$work/requirements.txt" <<'PY'
+import sys, yaml
+path, version = sys.argv[1:]
+known = yaml.safe_load(open(path))["__dlib_sdist_sha256"]
+if version not in known:
+    sys.exit(f"error: dlib {version} has no sdist sha256 in {path} (known: {', '.join(known)}): add it there")
+print(f"dlib=={version} --hash=sha256:{known[version]}")
+PY
   log "building dlib $version from source for the controller's tests (about 11 minutes, once)"
+  # --no-cache-dir, as roles/dlib: pip would take a wheel it cached from another build of the
+  # same sdist, whatever that build's CPU baseline.
   CMAKE_TOOLCHAIN_FILE="$work/baseline.cmake" DLIB_NO_GUI_SUPPORT=ON DLIB_USE_CUDA=OFF \
     CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
-    "$python" -m pip wheel --quiet --no-deps --no-binary dlib "dlib==$version" -w "$work/out" \
+    "$python" -m pip wheel --quiet --no-deps --no-binary dlib --no-cache-dir --require-hashes \
+      -r "$work/requirements.txt" -w "$work/out" \
     > "$work/build.log" 2>&1 || { tail -n 40 "$work/build.log" >&2; die "dlib build failed (log tail above)"; }
   mv "$work"/out/dlib-*.whl "$dir/"
   wheel=$(ls "$dir"/dlib-"$version"-"$tag"-"$tag"-linux_*.whl | head -n1)
