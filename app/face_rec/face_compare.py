@@ -155,7 +155,7 @@ def write_cast_encodings(path, cast_encodings):
                      detection=np.asarray(cast_encodings.detection, dtype=str))
             file.flush()
             os.fsync(file.fileno())
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, 0o600)  # faces of real people: the app's user alone (uWSGI runs as it)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)

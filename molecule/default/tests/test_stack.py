@@ -25,6 +25,15 @@ def test_socket_owned_by_systemd_with_owner_and_mode(host):
     assert "/run/face_rec/main.sock" in host.check_output("systemctl show main.socket -p Listen --value")
 
 
+def test_encodings_are_the_app_users_alone(host):
+    """Encodings are faces of real people: 0600 in a 0750 folder on the host that built them."""
+    with host.sudo():
+        folder, encodings = host.file("/opt/face_rec/shared/encodings"), host.file("/opt/face_rec/shared/encodings/presidents.npz")
+        assert (folder.user, folder.group, folder.mode) == ("face_rec", "face_rec", 0o750)
+        assert (encodings.user, encodings.mode) == ("face_rec", 0o600)
+    assert host.run("cat /opt/face_rec/shared/encodings/presidents.npz").rc != 0  # not for the login user
+
+
 def test_nginx_config_is_valid_and_default_site_gone(host):
     with host.sudo():
         assert host.run("nginx -t").rc == 0
