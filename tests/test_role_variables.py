@@ -101,6 +101,10 @@ def check_uwsgi_derived(templates, facts):
     assert f"processes = {workers}\n" in ini
     assert "harakiri = 45\n" in ini and "max-requests = 500\n" in ini and "listen = 100\n" in ini
     assert "post-buffering = 12582912\n" in ini  # 12 MB
+    assert "reload-on-rss = 500\n" in ini
+    high = min(workers * 500 + 256, int(facts["memtotal_mb"] * 0.8))
+    assert f"MemoryHigh={high}M\n" in templates["main.service.j2"]
+    assert f"MemoryMax={min((workers * 500 + 256) * 5 // 4, int(facts['memtotal_mb'] * 0.9))}M\n" in templates["main.service.j2"]
     assert "TimeoutStopSec=60\n" in templates["main.service.j2"]  # harakiri + 15
     assert "Backlog=100\n" in templates["main.socket.j2"]
 
@@ -179,7 +183,7 @@ CASES = [
     }, data={"nginx_upstreams": UPSTREAMS}, check=check_nginx_balancer),
     Case("uwsgi-derived", "uwsgi", {
         "uwsgi_processes": "0", "uwsgi_harakiri_s": "45", "uwsgi_max_requests": "500", "uwsgi_listen_backlog": "100",
-        "uwsgi_apt_lock_timeout_s": "300", "uwsgi_post_buffering_mb": "12",
+        "uwsgi_apt_lock_timeout_s": "300", "uwsgi_post_buffering_mb": "12", "uwsgi_reload_on_rss_mb": "500",
     }, facts=("uwsgi_workers",), check=check_uwsgi_derived),
     Case("uwsgi-fixed", "uwsgi", {"uwsgi_processes": "7"}, facts=("uwsgi_workers",), check=check_uwsgi_fixed),
     # native: the best baseline the controller has, so the role's CPU check passes on any CPU.

@@ -135,3 +135,13 @@ def test_workers_share_the_models(host):
     print(f"\nuWSGI: {len(workers)} workers, PSS per worker {sum(pss) / len(pss) / 1024:.0f} MB "
           f"(RSS {sum(rss) / len(rss) / 1024:.0f} MB), whole tree {total / 1024:.0f} MB")
     assert sum(pss) < sum(rss) / 2
+
+
+def test_memory_backstop_is_sized_from_the_workers(host):
+    """A worker a request left above reload-on-rss is replaced; the whole app is throttled
+    above every worker at that size plus the master, and stopped a quarter above."""
+    workers = len(host.process.filter(comm="uwsgi")) - 1
+    assert "reload-on-rss = 600\n" in host.file("/etc/face_rec/main.ini").content_string
+    high = int(host.check_output("systemctl show main -p MemoryHigh --value"))
+    limit = int(host.check_output("systemctl show main -p MemoryMax --value"))
+    assert high == (workers * 600 + 256) * 2**20 and limit == (workers * 600 + 256) * 5 // 4 * 2**20, (high, limit)
