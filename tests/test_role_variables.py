@@ -82,6 +82,20 @@ def check_nginx_plain(templates, facts):
     assert "worker_connections 1000;" in conf
 
 
+def check_nginx_edge_tls(templates, facts):
+    site, conf, params = templates["site.j2"], templates["nginx.conf.j2"], templates["uwsgi_params.j2"]
+    # Plain HTTP here; HSTS and the redirect follow the edge's X-Forwarded-Proto.
+    assert "ssl" not in site and "listen 80 default_server;" in site
+    assert "add_header Strict-Transport-Security $face_rec_hsts always;" in site
+    assert 'https "max-age=700";' in conf
+    assert "if ($face_rec_plain_http_at_edge) {" in site and "return 301 https://$host$request_uri;" in site
+    # The header is believed from the trusted proxies only, on the connection's own address.
+    assert "geo $realip_remote_addr $face_rec_from_proxy {" in conf
+    assert "        130.211.0.0/22 1;\n        198.51.100.7 1;\n" in conf
+    assert "set_real_ip_from 198.51.100.7;" in site and "real_ip_header X-Forwarded-For;" in site
+    assert "REQUEST_SCHEME     $face_rec_scheme;" in params and "$face_rec_https if_not_empty;" in params
+
+
 def check_nginx_balancer(templates, facts):
     site, upstream = templates["site.j2"], templates["upstream.conf.j2"]
     assert "server 10.0.0.1:81 max_fails=3 fail_timeout=11s;" in upstream
@@ -146,9 +160,14 @@ def check_faceapp(templates, facts):
 
 
 def check_exporters(templates, facts):
-    assert "--web.listen-address=:9101 " in templates["node-exporter.default.j2"]
-    assert "--web.listen-address=:9114\"" in templates["nginx-exporter.default.j2"]
-    assert "PORT=3904\n" in templates["mtail.default.j2"]
+    assert "--web.listen-address=10.0.0.5:9101 " in templates["node-exporter.default.j2"]
+    assert "--web.listen-address=10.0.0.5:9114\"" in templates["nginx-exporter.default.j2"]
+    assert "HOST=10.0.0.5\nPORT=3904\n" in templates["mtail.default.j2"]
+
+
+def check_exporters_everywhere(templates, facts):
+    assert "--web.listen-address=:9100 " in templates["node-exporter.default.j2"]
+    assert "HOST" not in templates["mtail.default.j2"]
 
 
 def check_prometheus(templates, facts):
@@ -174,8 +193,11 @@ CASES = [
     }, facts=("nginx_match_in_flight",), check=check_nginx_tls),
     Case("nginx-plain", "nginx", {
         "nginx_tls": "false", "nginx_match_max_in_flight": "0", "nginx_match_in_flight_per_worker": "4",
-        "nginx_worker_connections": "1e3",
+        "nginx_worker_connections": "1e3", "nginx_edge_tls": "false",
     }, facts=("nginx_match_in_flight",), check=check_nginx_plain),
+    Case("nginx-edge-tls", "nginx", {"nginx_edge_tls": "true", "nginx_tls": "false", "nginx_hsts_max_age_s": "700",
+                                      "nginx_real_ip_header": "X-Forwarded-For"},
+         data={"nginx_trusted_proxies": ["130.211.0.0/22", "198.51.100.7"]}, check=check_nginx_edge_tls),
     Case("nginx-balancer", "nginx", {
         "nginx_tls": "true", "nginx_tls_port": "443", "nginx_upstream_port": "81", "nginx_upstream_keepalive": "17",
         "nginx_upstream_connect_timeout_s": "4", "nginx_upstream_max_fails": "3", "nginx_upstream_fail_timeout_s": "11",
@@ -206,8 +228,9 @@ CASES = [
     }, check=check_faceapp),
     Case("exporters", "exporters", {
         "exporters_node_port": "9101", "exporters_nginx_port": "9114", "exporters_mtail_port": "3904",
-        "exporters_apt_lock_timeout_s": "300",
+        "exporters_apt_lock_timeout_s": "300", "exporters_listen_address": "10.0.0.5",
     }, check=check_exporters),
+    Case("exporters-every-interface", "exporters", {}, check=check_exporters_everywhere),
     Case("prometheus", "prometheus", {
         "prometheus_app_port": "8080", "prometheus_node_port": "9101", "prometheus_nginx_exporter_port": "9114",
         "prometheus_mtail_port": "3904", "prometheus_scrape_interval_s": "20", "prometheus_apt_lock_timeout_s": "300",
@@ -217,6 +240,10 @@ CASES = [
     Case("nginx-wrong-types", "nginx", {"nginx_match_max_in_flight": "lots", "nginx_tls": "maybe"}, valid=False, fails=(
         "argument 'nginx_match_max_in_flight' is of type str and we were unable to convert to int",
         "argument 'nginx_tls' is of type str and we were unable to convert to bool",
+    )),
+    # Valid types, but TLS cannot end both on the host and at the edge in front of it.
+    Case("nginx-tls-twice", "nginx", {"nginx_tls": "true", "nginx_edge_tls": "true"}, valid=False, fails=(
+        "nginx_tls and nginx_edge_tls are both true",
     )),
     Case("faceapp-wrong-type", "faceapp", {"faceapp_tolerance": "close"}, valid=False, fails=(
         "argument 'faceapp_tolerance' is of type str and we were unable to convert to float",

@@ -52,7 +52,11 @@ def test_metrics_are_closed_to_visitors(app_hosts, balancer_url):
     assert requests.get(balancer_url + "/metrics", timeout=10).status_code == 404
     for app in app_hosts.values():
         assert requests.get(f"http://{address_of(app)}/metrics", timeout=10).status_code == 403
-        assert app.run("curl -sf -o /dev/null http://127.0.0.1:9100/metrics").rc == 0
+        # The exporters answer on the host's private address only, not on every interface.
+        address = address_of(app)
+        assert app.run(f"curl -sf -o /dev/null http://{address}:9100/metrics").rc == 0
+        listening = app.check_output("ss -Htln '( sport = :9100 or sport = :9113 or sport = :3903 )' | awk '{print $4}'")
+        assert sorted(listening.split()) == sorted(f"{address}:{port}" for port in (3903, 9100, 9113)), listening
 
 
 def test_bad_uploads_move_4xx_counters_not_5xx(host, balancer_url):
