@@ -98,6 +98,10 @@ def load_catalog(casts_dir):
 
 bp = Blueprint("browse", __name__)
 
+# How long browsers keep members' photos and thumbnails, as nginx's nginx_media_max_age_s: a
+# forgotten member's face leaves their caches within it.
+MEDIA_MAX_AGE_S = 600
+
 
 def _cast_or_404(cast_slug):
     cast = current_app.extensions["face_rec"].snapshot().catalog.get(cast_slug)
@@ -156,7 +160,7 @@ def thumb(cast_slug, member_slug, name):
     if not name.endswith(".webp") or name[:-len(".webp")] not in found.photos:
         abort(404, description="unknown thumbnail")
     folder = thumbs_dir_for(current_app.config["ENCODINGS_DIR"]) / cast_slug / member_slug
-    return send_from_directory(folder, name, max_age=3600)
+    return send_from_directory(folder, name, max_age=MEDIA_MAX_AGE_S)
 
 
 @bp.get("/media/<cast_slug>/<member_slug>/<photo>")
@@ -166,4 +170,4 @@ def photo(cast_slug, member_slug, photo):
     if photo not in found.photos:
         abort(404, description="unknown photo")
     folder = pathlib.Path(current_app.config["CASTS_DIR"]) / cast_slug / member_slug
-    return send_from_directory(folder, photo, max_age=3600)
+    return send_from_directory(folder, photo, max_age=MEDIA_MAX_AGE_S)

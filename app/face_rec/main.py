@@ -6,9 +6,14 @@ import logging
 from flask import Flask, Request, abort, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from face_rec import api, browse_casts, metrics, settings, views
+from face_rec import api, browse_casts, metrics, privacy, settings, views
 from face_rec.face_compare import load_models
 from face_rec.gallery import Gallery
+
+try:
+    import uwsgi  # only under uWSGI: its request log's path
+except ImportError:
+    uwsgi = None
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +49,13 @@ def create_app(overrides=None):
         if not request.query_string.isascii():
             abort(400, description="the query string must be ASCII: percent-encode anything else")
 
+    @app.after_request
+    def _log_path_without_members(response):
+        # uWSGI's request log (roles/uwsgi's log-format) writes this, never the raw path.
+        if uwsgi is not None:
+            uwsgi.set_logvar("face_rec_path", privacy.logged_path(request.path))
+        return response
+
     @app.get("/healthz")
     def healthz():
         snapshot = app.extensions["face_rec"].snapshot()
@@ -71,7 +83,7 @@ def _http_error(error):
 
 def _unexpected_error(error):
     # Logged with its trace for us; the visitor gets a plain 500 and no stack trace.
-    log.exception("unexpected error on %s %s", request.method, request.path)
+    log.exception("unexpected error on %s %s", request.method, privacy.logged_path(request.path))
     message = "something went wrong on our side"
     if _wants_json():
         return jsonify(error={"status": 500, "message": message}), 500
