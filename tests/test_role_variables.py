@@ -93,6 +93,7 @@ def check_nginx_edge_tls(templates, facts):
     assert "geo $realip_remote_addr $face_rec_from_proxy {" in conf
     assert "        130.211.0.0/22 1;\n        198.51.100.7 1;\n" in conf
     assert "set_real_ip_from 198.51.100.7;" in site and "real_ip_header X-Forwarded-For;" in site
+    assert site.count("expires 300s;") == 2
     assert "REQUEST_SCHEME     $face_rec_scheme;" in params and "$face_rec_https if_not_empty;" in params
 
 
@@ -102,7 +103,9 @@ def check_nginx_balancer(templates, facts):
     assert "server 10.0.0.2:8080 max_fails=3 fail_timeout=11s down;" in upstream
     assert "keepalive 17;" in upstream
     assert "proxy_connect_timeout 4s;" in site
-    assert "proxy_read_timeout 66s;" in site  # uwsgi_read_timeout + 5
+    assert "proxy_read_timeout 4s;" in site and "proxy_send_timeout 4s;" in site
+    assert "proxy_read_timeout 7s;" in site and "non_idempotent;" in site
+    assert "proxy_next_upstream_timeout 16s;" in site
     assert "proxy_next_upstream_tries 2;" in site
     assert "return 301 https://$host$request_uri;" in site  # the default port is not named
     assert "listen 443 ssl default_server;" in site
@@ -196,11 +199,13 @@ CASES = [
         "nginx_worker_connections": "1e3", "nginx_edge_tls": "false",
     }, facts=("nginx_match_in_flight",), check=check_nginx_plain),
     Case("nginx-edge-tls", "nginx", {"nginx_edge_tls": "true", "nginx_tls": "false", "nginx_hsts_max_age_s": "700",
+                                      "nginx_media_max_age_s": "300",
                                       "nginx_real_ip_header": "X-Forwarded-For"},
          data={"nginx_trusted_proxies": ["130.211.0.0/22", "198.51.100.7"]}, check=check_nginx_edge_tls),
     Case("nginx-balancer", "nginx", {
         "nginx_tls": "true", "nginx_tls_port": "443", "nginx_upstream_port": "81", "nginx_upstream_keepalive": "17",
         "nginx_upstream_connect_timeout_s": "4", "nginx_upstream_max_fails": "3", "nginx_upstream_fail_timeout_s": "11",
+        "nginx_upstream_page_timeout_s": "4", "nginx_upstream_match_timeout_s": "7", "nginx_upstream_next_timeout_s": "16",
         "nginx_uwsgi_read_timeout_s": "61",
     }, data={"nginx_upstreams": UPSTREAMS}, check=check_nginx_balancer),
     Case("uwsgi-derived", "uwsgi", {
