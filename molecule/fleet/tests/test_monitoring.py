@@ -4,6 +4,7 @@ to everyone but the monitoring host."""
 
 import base64
 import json
+import subprocess
 import time
 import urllib.parse
 
@@ -71,6 +72,46 @@ def test_bad_uploads_move_4xx_counters_not_5xx(host, balancer_url):
         time.sleep(0.6)  # under the per-client rate limit: 415s, not 429s
     after = wait_for(lambda: (lambda c: c if c[0] >= before[0] + 10 else None)(counts()), 30, "10 more 4xx")
     assert after[1] == before[1] and after[2] == before[2], (before, after)
+
+
+def test_a_frozen_app_host_costs_no_request_and_seconds_at_most(host, app_hosts, balancer_url, photos, figures):
+    """An app host that stops answering without closing its connections (a paused VM, a hung
+    kernel), frozen with `docker pause` for 30 s, thawed, then for 90 s, under the steady load
+    through the balancer: the balancer's timeouts send what the host holds to the other one
+    (a match too: it changes nothing), so nothing fails and no answer waits long; the host
+    comes back into rotation by itself, and FaceRecHostDown fires while it is frozen."""
+    frozen = APP_HOSTS[1]
+    fired_after = None
+    with steady(balancer_url, photos, seconds=300) as load:
+        time.sleep(5)
+        for seconds in (30, 90):
+            subprocess.run(["docker", "pause", frozen], check=True)
+            paused = time.monotonic()
+            try:
+                if seconds == 90:
+                    wait_for(lambda: ("FaceRecHostDown", frozen) in firing(host), 88, "FaceRecHostDown on the frozen host")
+                    fired_after = round(time.monotonic() - paused)
+                time.sleep(max(0.0, seconds - (time.monotonic() - paused)))
+            finally:
+                subprocess.run(["docker", "unpause", frozen], check=True)
+            time.sleep(15)
+        load.stop()
+    slowest = {kind: round(max((a.seconds for a in load.answers if a.kind == kind), default=0), 2)
+               for kind in ("page", "cast", "match")}
+    figures["one app host frozen 30 s, then 90 s"] = {**load_figures(load), "slowest s": slowest,
+                                                      "FaceRecHostDown after s": fired_after}
+    assert not load.failed, load.failed[:5]
+    # The balancer's match timeout (6 s) and a retry on the other host, at most.
+    assert max(slowest.values()) < 9, slowest
+    # Back in rotation by itself: it answers its share of requests again.
+    app = app_hosts[frozen]
+    with app.sudo():
+        app.run_expect([0], "truncate -s 0 /var/log/nginx/access.log")
+    for _ in range(20):
+        assert requests.get(balancer_url + "/casts", timeout=10).status_code == 200
+    with app.sudo():
+        assert '"GET /casts ' in app.check_output("cat /var/log/nginx/access.log")
+    wait_for(lambda: ("FaceRecHostDown", frozen) not in firing(host), 60, "the alert resolved")
 
 
 def test_a_stopped_app_host_fires_its_alert_and_status_shows_it(host, app_hosts):
