@@ -1,14 +1,17 @@
 """The Compute Engine plays cannot reach Google Cloud from here: every input check runs, and
 fails with a clear message before anything talks to it; good inputs get past the checks."""
 
+import importlib
 import json
 import os
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
+import yaml
 
-GOOD = {"gce_project": "face-rec-test", "gce_ssh_source_ranges": ["198.51.100.0/24"]}
+GOOGLE_FIRST_TASK = "TASK [Reserve the load balancer's address]"
 
 
 def run_play(repo_root, playbook, extra_vars):
@@ -19,7 +22,29 @@ def run_play(repo_root, playbook, extra_vars):
                           capture_output=True, text=True, timeout=120, cwd=repo_root, env=env, check=False)
 
 
-@pytest.mark.parametrize("bad, message", [
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory):
+    """A throwaway self-signed certificate and its keys, made here (no key is committed)."""
+    folder = tmp_path_factory.mktemp("tls")
+    files = SimpleNamespace(certificate=folder / "fullchain.pem", key=folder / "privkey.pem",
+                            encrypted_key=folder / "encrypted.pem", junk=folder / "junk.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", str(files.key), "-out", str(files.certificate), "-days", "1",
+                    "-subj", "/CN=face-rec.test"], check=True, capture_output=True)
+    subprocess.run(["openssl", "pkcs8", "-topk8", "-in", str(files.key), "-out", str(files.encrypted_key),
+                    "-passout", "pass:face-rec-test"], check=True, capture_output=True)
+    files.junk.write_text("not a certificate\n")
+    return files
+
+
+@pytest.fixture
+def good(tls):
+    return {"gce_project": "face-rec-test", "gce_ssh_source_ranges": ["198.51.100.0/24"],
+            "gce_tls_certificate_file": str(tls.certificate), "gce_tls_private_key_file": str(tls.key)}
+
+
+# Each case: extra vars over the good ones (None drops one; a callable gets the tls files).
+BAD_INPUTS = [
     ({"gce_project": None}, "gce_project must be a project id"),
     ({"gce_project": "Not_A_Project"}, "got Not_A_Project"),
     ({"gce_zone": "europe"}, "gce_zone a zone like europe-west1-b (got europe)"),
@@ -28,25 +53,63 @@ def run_play(repo_root, playbook, extra_vars):
     ({"gce_vm_count": 21}, "(got 21)"),
     ({"gce_prefix": "Face_Rec"}, "gce_prefix a lowercase name (got Face_Rec)"),
     ({"gce_draining_timeout_s": -1}, "gce_draining_timeout_s 0-3600 (got -1)"),
-    ({"gce_ssh_source_ranges": []}, "gce_ssh_source_ranges must list the CIDR ranges"),
-    ({"gce_ssh_source_ranges": "198.51.100.0/24"}, "gce_ssh_source_ranges must list"),
-    ({"gce_ssh_source_ranges": ["everyone"]}, "gce_ssh_source_ranges must list"),
-    ({"gce_ssh_source_ranges": ["0.0.0.0/0"]}, "0.0.0.0/0 is refused"),
-])
-def test_gce_vm_refuses_bad_input(repo_root, bad, message):
-    extra = {**GOOD, **bad}
-    extra = {k: v for k, v in extra.items() if v is not None}
+    ({"gce_tls_profile": "COMPATIBLE"}, "gce_tls_profile must be MODERN or RESTRICTED (got COMPATIBLE)"),
+    # SSH ranges: missing, malformed, or letting in (nearly) everyone.
+    ({"gce_ssh_source_ranges": []}, "gce_ssh_source_ranges must list the IPv4 CIDR ranges"),
+    ({"gce_ssh_source_ranges": "198.51.100.0/24"}, "the ranges must be a list"),
+    ({"gce_ssh_source_ranges": ["everyone"]}, "everyone is not an IPv4 CIDR range"),
+    ({"gce_ssh_source_ranges": ["0.0.0.0/0"]}, "0.0.0.0/0 is wider than /8; together they cover the whole internet"),
+    ({"gce_ssh_source_ranges": ["0.0.0.0/1", "128.0.0.0/1"]}, "together they cover the whole internet"),
+    ({"gce_ssh_source_ranges": [f"{i}.0.0.0/8" for i in range(256)]}, "together they cover the whole internet"),
+    ({"gce_ssh_source_ranges": ["198.51.100.0/24", "10.0.0.0/7"]}, "10.0.0.0/7 is wider than /8"),
+    ({"gce_ssh_source_ranges": ["256.51.100.0/24"]}, "256.51.100.0/24 is not an IPv4 CIDR range"),
+    ({"gce_ssh_source_ranges": ["198.51.100.0/33"]}, "198.51.100.0/33 has a bad prefix length"),
+    ({"gce_ssh_source_ranges": ["198.51.100.0/255.255.255.0"]}, "has a bad prefix length"),
+    ({"gce_ssh_source_ranges": ["198.51.100.7/24"]}, "198.51.100.7/24 has host bits set (did you mean 198.51.100.0/24"),
+    ({"gce_ssh_source_ranges": ["2001:db8::/32"]}, "2001:db8::/32 is not an IPv4 CIDR range"),
+    # The certificate and its key.
+    ({"gce_tls_certificate_file": None}, "gce_tls_certificate_file must name the PEM certificate"),
+    ({"gce_tls_certificate_file": "/nonexistent/fullchain.pem"}, "/nonexistent/fullchain.pem is not a readable file"),
+    (lambda tls: {"gce_tls_certificate_file": str(tls.certificate.parent)}, "is not a readable file"),
+    (lambda tls: {"gce_tls_certificate_file": str(tls.junk)}, "must hold PEM certificates only"),
+    (lambda tls: {"gce_tls_certificate_file": str(tls.key)}, "must hold PEM certificates only"),
+    ({"gce_tls_private_key_file": None}, "Give the certificate's private key once"),
+    (lambda tls: {"gce_tls_private_key": tls.key.read_text()}, "Give the certificate's private key once"),
+    ({"gce_tls_private_key_file": "/nonexistent/privkey.pem"}, "/nonexistent/privkey.pem is not a readable file"),
+    (lambda tls: {"gce_tls_private_key_file": str(tls.certificate)}, "must be one unencrypted PEM private key"),
+    (lambda tls: {"gce_tls_private_key_file": str(tls.encrypted_key)}, "must be one unencrypted PEM private key"),
+    (lambda tls: {"gce_tls_private_key_file": None, "gce_tls_private_key": "not a key"},
+     "The private key (gce_tls_private_key) must be one unencrypted PEM private key"),
+    # The Alertmanager webhook, when given.
+    ({"prometheus_alert_webhook_url": "hooks.example.test/face-rec"}, "prometheus_alert_webhook_url must be an http"),
+    ({"prometheus_alert_webhook_url": "ftp://hooks.example.test/x"}, "prometheus_alert_webhook_url must be an http"),
+    ({"prometheus_alert_webhook_url": "https:///no-host"}, "prometheus_alert_webhook_url must be an http"),
+]
+
+
+@pytest.mark.parametrize("bad, message", BAD_INPUTS)
+def test_gce_vm_refuses_bad_input(repo_root, good, tls, bad, message):
+    bad = bad(tls) if callable(bad) else bad
+    extra = {k: v for k, v in {**good, **bad}.items() if v is not None}
     result = run_play(repo_root, "gce_vm.yml", extra)
     assert result.returncode != 0
     assert message in " ".join(result.stdout.split()), result.stdout[-2000:]
-    assert "gcp_compute_firewall" not in result.stdout and "Allow HTTP" not in result.stdout
+    assert GOOGLE_FIRST_TASK not in result.stdout
+    # The webhook URL is a secret: the message never repeats it.
+    if "prometheus_alert_webhook_url" in bad:
+        assert bad["prometheus_alert_webhook_url"] not in result.stdout
 
 
-def test_gce_vm_good_input_passes_the_checks(repo_root):
-    result = run_play(repo_root, "gce_vm.yml", GOOD)
+@pytest.mark.parametrize("key_as", ["file", "vaulted text"])
+def test_gce_vm_good_input_passes_the_checks(repo_root, good, tls, key_as):
+    if key_as != "file":
+        good = {**good, "gce_tls_private_key_file": "", "gce_tls_private_key": tls.key.read_text()}
+    result = run_play(repo_root, "gce_vm.yml", {**good, "prometheus_alert_webhook_url": "https://hooks.example.test/x"})
     # Past the checks, the first call to Google Cloud fails here (no credentials, no network).
-    assert "TASK [Allow HTTP and HTTPS to the VMs]" in result.stdout, result.stdout[-2000:]
+    assert GOOGLE_FIRST_TASK in result.stdout, result.stdout[-2000:]
     assert result.returncode != 0
+    key_body = tls.key.read_text().splitlines()[1]
+    assert key_body not in result.stdout + result.stderr
 
 
 def test_gce_teardown_wants_a_confirmation(repo_root):
@@ -56,6 +119,12 @@ def test_gce_teardown_wants_a_confirmation(repo_root):
     assert "Delete the forwarding rule" not in result.stdout
 
 
+def test_gce_teardown_needs_no_certificate(repo_root):
+    result = run_play(repo_root, "gce_teardown.yml", {"gce_project": "face-rec-test", "gce_teardown_confirm": "face-rec"})
+    assert "TASK [Delete the forwarding rules]" in result.stdout, result.stdout[-2000:]
+    assert result.returncode != 0
+
+
 @pytest.mark.parametrize("playbook", ["site.yml", "playbooks/deploy.yml", "playbooks/rollback.yml",
                                       "playbooks/status.yml", "playbooks/gce_vm.yml", "playbooks/gce_teardown.yml"])
 def test_playbooks_pass_syntax_check(repo_root, playbook):
@@ -63,3 +132,51 @@ def test_playbooks_pass_syntax_check(repo_root, playbook):
     result = subprocess.run([ansible_playbook, "--syntax-check", "-i", "inventory/local.yml", playbook],
                             capture_output=True, text=True, timeout=120, cwd=repo_root, check=False)
     assert result.returncode == 0, result.stderr
+
+
+def test_face_rec_cidr_problems_takes_narrow_ranges(repo_root):
+    sys.path.insert(0, str(repo_root / "playbooks" / "filter_plugins"))
+    from face_rec_cidr import face_rec_cidr_problems  # pylint: disable=import-outside-toplevel
+    assert not face_rec_cidr_problems(["198.51.100.0/24", "203.0.113.7/32", "203.0.113.8", "10.0.0.0/8"])
+
+
+def _module_spec(module_name):
+    """The argument spec a google.cloud module gives AnsibleModule (read by stopping it there)."""
+    from unittest import mock  # pylint: disable=import-outside-toplevel
+
+    from ansible.module_utils import basic  # pylint: disable=import-outside-toplevel
+
+    module = importlib.import_module(f"ansible_collections.google.cloud.plugins.modules.{module_name}")
+    seen = {}
+
+    class Seen(Exception):
+        pass
+
+    def stop(_self, *_args, **kwargs):
+        seen.update(kwargs)
+        raise Seen
+
+    with mock.patch.object(basic.AnsibleModule, "__init__", stop):
+        with pytest.raises(Seen):
+            module.main()
+    return seen
+
+
+@pytest.mark.parametrize("playbook", ["gce_vm.yml", "gce_teardown.yml"])
+def test_gce_tasks_use_the_collections_arguments(repo_root, playbook):
+    # ansible-lint's args rule is experimental (a warning only) and gives up on these plays
+    # (templated values in nested options), so every google.cloud task is checked here against
+    # the installed collection's argument spec; templated values cannot be type-checked.
+    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator  # pylint: disable=import-outside-toplevel
+    problems = []
+    for play in yaml.safe_load((repo_root / "playbooks" / playbook).read_text()):
+        for task in play.get("tasks", []):
+            module = next((key for key in task if key.startswith("google.cloud.")), None)
+            if module is None:
+                continue
+            spec = _module_spec(module.split(".")[-1])
+            arguments = {"auth_kind": "application", **task[module]}  # auth_kind comes from module_defaults
+            result = ArgumentSpecValidator(spec["argument_spec"], mutually_exclusive=spec.get("mutually_exclusive"),
+                                           required_if=spec.get("required_if")).validate(arguments)
+            problems += [f"{task['name']}: {error}" for error in result.error_messages if "is of type" not in error]
+    assert not problems
