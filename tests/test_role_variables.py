@@ -233,9 +233,9 @@ CASES = [
     }, check=check_faceapp),
     Case("exporters", "exporters", {
         "exporters_node_port": "9101", "exporters_nginx_port": "9114", "exporters_mtail_port": "3904",
-        "exporters_apt_lock_timeout_s": "300", "exporters_listen_address": "10.0.0.5",
+        "exporters_apt_lock_timeout_s": "300", "exporters_listen_address": "10.0.0.5", "exporters_nginx": "true",
     }, check=check_exporters),
-    Case("exporters-every-interface", "exporters", {}, check=check_exporters_everywhere),
+    Case("exporters-every-interface", "exporters", {"exporters_nginx": "false"}, check=check_exporters_everywhere),
     Case("prometheus", "prometheus", {
         "prometheus_app_port": "8080", "prometheus_node_port": "9101", "prometheus_nginx_exporter_port": "9114",
         "prometheus_mtail_port": "3904", "prometheus_scrape_interval_s": "20", "prometheus_apt_lock_timeout_s": "300",
