@@ -76,6 +76,20 @@ def test_face_thumbnail_served_by_nginx_alone(host, base_url):
         assert marker not in host.check_output("journalctl -u main --no-pager -o cat")
 
 
+def test_logs_never_name_a_member(host, base_url):
+    """A member's page is logged up to its cast, by nginx and by uWSGI alike (forget.yml then
+    has no access-log line to scrub)."""
+    since = host.check_output("date '+%Y-%m-%d %H:%M:%S'")
+    assert requests.get(base_url + "/casts/presidents/obama", timeout=10).status_code == 200
+    time.sleep(1)
+    with host.sudo():
+        journal = host.check_output(f"journalctl -u main --no-pager -o cat --since '{since}'")
+        access = host.check_output("tail -n 20 /var/log/nginx/access.log")
+    assert "GET /casts/presidents/- 200" in journal, journal[-2000:]
+    assert '"GET /casts/presidents/- HTTP/1.1" 200' in access, access
+    assert "/presidents/obama" not in journal and "/presidents/obama" not in access
+
+
 def test_match_api_finds_obama(base_url, photos):
     with open(photos / "obama2.jpg", "rb") as photo:
         response = requests.post(base_url + "/api/v1/match", files={"image": photo}, data={"cast": "presidents"},
