@@ -85,7 +85,7 @@ def test_a_frozen_app_host_costs_no_request_and_seconds_at_most(host, app_hosts,
     with steady(balancer_url, photos, seconds=300) as load:
         time.sleep(5)
         for seconds in (30, 90):
-            subprocess.run(["docker", "pause", frozen], check=True)
+            subprocess.run(["docker", "pause", frozen], check=True, capture_output=True)
             paused = time.monotonic()
             try:
                 if seconds == 90:
@@ -93,7 +93,7 @@ def test_a_frozen_app_host_costs_no_request_and_seconds_at_most(host, app_hosts,
                     fired_after = round(time.monotonic() - paused)
                 time.sleep(max(0.0, seconds - (time.monotonic() - paused)))
             finally:
-                subprocess.run(["docker", "unpause", frozen], check=True)
+                subprocess.run(["docker", "unpause", frozen], check=True, capture_output=True)
             time.sleep(15)
         load.stop()
     slowest = {kind: round(max((a.seconds for a in load.answers if a.kind == kind), default=0), 2)
