@@ -126,7 +126,8 @@ def test_gce_teardown_needs_no_certificate(repo_root):
 
 
 @pytest.mark.parametrize("playbook", ["site.yml", "playbooks/deploy.yml", "playbooks/rollback.yml",
-                                      "playbooks/status.yml", "playbooks/gce_vm.yml", "playbooks/gce_teardown.yml"])
+                                      "playbooks/status.yml", "playbooks/gce_vm.yml", "playbooks/gce_teardown.yml",
+                                      "playbooks/forget.yml"])
 def test_playbooks_pass_syntax_check(repo_root, playbook):
     ansible_playbook = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
     result = subprocess.run([ansible_playbook, "--syntax-check", "-i", "inventory/local.yml", playbook],
