@@ -1,6 +1,7 @@
 """The Compute Engine plays cannot reach Google Cloud from here: every input check runs, and
 fails with a clear message before anything talks to it; good inputs get past the checks."""
 
+import concurrent.futures
 import importlib
 import json
 import os
@@ -37,10 +38,14 @@ def tls(tmp_path_factory):
     return files
 
 
-@pytest.fixture
-def good(tls):
+def good_vars(tls):
     return {"gce_project": "face-rec-test", "gce_ssh_source_ranges": ["198.51.100.0/24"],
             "gce_tls_certificate_file": str(tls.certificate), "gce_tls_private_key_file": str(tls.key)}
+
+
+@pytest.fixture
+def good(tls):
+    return good_vars(tls)
 
 
 # Each case: extra vars over the good ones (None drops one; a callable gets the tls files).
@@ -87,11 +92,22 @@ BAD_INPUTS = [
 ]
 
 
-@pytest.mark.parametrize("bad, message", BAD_INPUTS)
-def test_gce_vm_refuses_bad_input(repo_root, good, tls, bad, message):
-    bad = bad(tls) if callable(bad) else bad
-    extra = {k: v for k, v in {**good, **bad}.items() if v is not None}
-    result = run_play(repo_root, "gce_vm.yml", extra)
+@pytest.fixture(scope="module")
+def bad_input_plays(repo_root, tls):
+    """The play with each bad input, several at once: each is an ansible-playbook start-up that
+    waits on nothing else (run one by one, they were most of the Python tests' time)."""
+    def play(case):
+        bad = case[0](tls) if callable(case[0]) else case[0]
+        extra = {k: v for k, v in {**good_vars(tls), **bad}.items() if v is not None}
+        return bad, run_play(repo_root, "gce_vm.yml", extra)
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        return list(pool.map(play, BAD_INPUTS))
+
+
+@pytest.mark.parametrize("case", range(len(BAD_INPUTS)), ids=[message for _, message in BAD_INPUTS])
+def test_gce_vm_refuses_bad_input(bad_input_plays, case):
+    message = BAD_INPUTS[case][1]
+    bad, result = bad_input_plays[case]
     assert result.returncode != 0
     assert message in " ".join(result.stdout.split()), result.stdout[-2000:]
     assert GOOGLE_FIRST_TASK not in result.stdout
