@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.parse
 
 import pytest
 import testinfra
@@ -106,3 +107,26 @@ def steady(balancer_url, photos, seconds=600):
 
 def load_figures(load):
     return {"requests": len(load.answers), "failed": len(load.failed), "statuses": load.statuses()}
+
+
+def query(host, promql):
+    """Prometheus' API on the monitoring host (it listens on loopback only)."""
+    answer = host.check_output(f"curl -sf 'http://127.0.0.1:9090/api/v1/query?query={urllib.parse.quote(promql)}'")
+    return {sample["metric"].get("instance", ""): float(sample["value"][1])
+            for sample in json.loads(answer)["data"]["result"]}
+
+
+def firing(host):
+    answer = json.loads(host.check_output("curl -sf http://127.0.0.1:9090/api/v1/alerts"))
+    return {(a["labels"]["alertname"], a["labels"].get("instance")) for a in answer["data"]["alerts"]
+            if a["state"] == "firing"}
+
+
+def wait_for(check, seconds, what):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(2)
+    raise AssertionError(f"{what}: not within {seconds} s")

@@ -6,35 +6,11 @@ import base64
 import json
 import subprocess
 import time
-import urllib.parse
 
 import requests
-from conftest import APP_HOSTS, BALANCER, ROOT, address_of, load_figures, play, steady
+from conftest import APP_HOSTS, BALANCER, ROOT, address_of, firing, load_figures, play, query, steady, wait_for
 
 testinfra_hosts = [f"ansible://{BALANCER}"]
-
-
-def query(host, promql):
-    """Prometheus' API on the monitoring host (it listens on loopback only)."""
-    answer = host.check_output(f"curl -sf 'http://127.0.0.1:9090/api/v1/query?query={urllib.parse.quote(promql)}'")
-    return {sample["metric"].get("instance", ""): float(sample["value"][1])
-            for sample in json.loads(answer)["data"]["result"]}
-
-
-def firing(host):
-    answer = json.loads(host.check_output("curl -sf http://127.0.0.1:9090/api/v1/alerts"))
-    return {(a["labels"]["alertname"], a["labels"].get("instance")) for a in answer["data"]["alerts"]
-            if a["state"] == "firing"}
-
-
-def wait_for(check, seconds, what):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(2)
-    raise AssertionError(f"{what}: not within {seconds} s")
 
 
 def test_prometheus_scrapes_every_host(host):
@@ -114,21 +90,35 @@ def test_a_frozen_app_host_costs_no_request_and_seconds_at_most(host, app_hosts,
     wait_for(lambda: ("FaceRecHostDown", frozen) not in firing(host), 60, "the alert resolved")
 
 
-def test_a_stopped_app_host_fires_its_alert_and_status_shows_it(host, app_hosts):
+def test_a_stopped_app_host_costs_its_requests_in_flight_fires_its_alert_and_status_shows_it(
+        host, app_hosts, balancer_url, photos, figures):
+    """An app host whose app, nginx and node exporter stop, under the steady load: at most the
+    requests it held fail, FaceRecHostDown fires, status.yml shows the alert, the host's services
+    and what the balancer sees; started again, the alert resolves."""
     stopped_name = APP_HOSTS[1]
     stopped = app_hosts[stopped_name]
     services = "prometheus-node-exporter nginx main.socket main"
-    with stopped.sudo():
-        stopped.run_expect([0], f"systemctl stop {services}")
-    try:
-        wait_for(lambda: ("FaceRecHostDown", stopped_name) in firing(host), 150, "FaceRecHostDown firing")
-        status = play("playbooks/status.yml")
-        assert status.returncode == 0, status.stdout[-3000:]
-        assert f"ALERT firing: FaceRecHostDown on {stopped_name}" in status.stdout
-        assert f"{APP_HOSTS[0]}: requests per second" in status.stdout
-    finally:
+    with steady(balancer_url, photos, seconds=300) as load:
+        time.sleep(5)
         with stopped.sudo():
-            stopped.run_expect([0], f"systemctl start {services}")
+            stopped.run_expect([0], f"systemctl stop {services}")
+        try:
+            wait_for(lambda: ("FaceRecHostDown", stopped_name) in firing(host), 150, "FaceRecHostDown firing")
+            status = play("playbooks/status.yml")
+        finally:
+            with stopped.sudo():
+                stopped.run_expect([0], f"systemctl start {services}")
+        time.sleep(5)
+        load.stop()
+    figures["one app host stopped"] = load_figures(load)
+    assert len(load.failed) <= load.clients, load.failed
+    out = status.stdout
+    assert status.returncode == 0, out[-3000:]
+    assert f"ALERT firing: FaceRecHostDown on {stopped_name}" in out
+    assert f"{APP_HOSTS[0]}: requests per second" in out
+    assert "nginx=inactive" in out and "main=inactive" in out
+    view = out.split("balancer view")[-1]
+    assert stopped_name in view and "unreachable" in view
     wait_for(lambda: ("FaceRecHostDown", stopped_name) not in firing(host), 60, "the alert resolved")
 
 

@@ -1,0 +1,77 @@
+"""The fleet grown by a fresh host and shrunk again, under a steady load through the balancer,
+as on call does it: the spare host is added to the inventory's face_rec group, grow.yml gives it
+what the fleet serves and only then puts it behind the balancer; shrink.yml drains it, stops it
+and takes it out of the balancers and Prometheus. No request may fail."""
+
+import requests
+import yaml
+from conftest import (APP_HOSTS, BALANCER, app_copy, firing, load_figures, play, query, serving_release, steady,
+                      testinfra_host, wait_for)
+
+testinfra_hosts = [f"ansible://{BALANCER}"]
+
+SPARE = "face-rec-fleet-c"
+ENCODINGS = "/opt/face_rec/shared/encodings/presidents.npz"
+
+
+def test_growing_and_shrinking_the_fleet_under_load(host, app_hosts, balancer_url, photos, tmp_path, figures):
+    # On call puts the new VM in the inventory's face_rec group, beside the scenario's.
+    grown_inventory = tmp_path / "grown.yml"
+    grown_inventory.write_text(yaml.safe_dump({"face_rec": {"hosts": {SPARE: {}}}}))
+    spare = testinfra_host(SPARE)
+    serving = serving_release(app_hosts[APP_HOSTS[0]])
+    # app/ as it is now, changed: grow.yml must give the new host the fleet's release, not this.
+    changed = app_copy(tmp_path, "app", lambda src: (src / "templates/base.html").write_text(
+        (src / "templates/base.html").read_text() + "\n{# not the serving release #}\n"))
+
+    with steady(balancer_url, photos, seconds=900) as load:
+        grown = play("playbooks/grow.yml", "-i", str(grown_inventory),
+                     extra_vars={"grow_hosts": SPARE, "faceapp_src": str(changed)})
+        assert grown.returncode == 0, grown.stdout[-4000:]
+        served_by_spare = _visitor_requests_after_the_smoke_test(spare, balancer_url)
+        wait_for(lambda: query(host, f'up{{instance="{SPARE}",job="face_rec_app"}}').get(SPARE) == 1, 60,
+                 "Prometheus scraping the new host")
+        shrunk = play("playbooks/shrink.yml", "-i", str(grown_inventory), extra_vars={"shrink_hosts": SPARE})
+        load.stop()
+    figures["grow by a fresh host, then shrink"] = {
+        "fresh host to serving s (grow.yml)": grown.seconds, "shrink.yml s": shrunk.seconds,
+        "visitor requests the new host answered before it left": served_by_spare, **load_figures(load)}
+    assert shrunk.returncode == 0, shrunk.stdout[-4000:]
+    assert load.failed == [], load.failed[:5]
+
+    # Grown: the fleet's release, its encodings copied (nothing encoded), dlib from the cache.
+    with spare.sudo():
+        assert serving_release(spare) == serving
+        digests = {name: h.check_output(f"sha256sum {ENCODINGS}").split()[0]
+                   for name, h in [*app_hosts.items(), (SPARE, spare)]}
+    assert len(set(digests.values())) == 1, digests
+    encoded = grown.stdout.split("Build the casts' encodings")[1].split("TASK")[0]
+    assert "changed:" not in encoded and "ok:" not in encoded, encoded
+    assert not spare.package("build-essential").is_installed  # dlib came from the wheel cache
+
+    # Shrunk: out of every upstream list and Prometheus' targets, its services stopped.
+    with host.sudo():
+        assert SPARE not in host.file("/etc/nginx/face_rec_upstream.conf").content_string
+    with spare.sudo():
+        for unit in ("main.socket", "main", "nginx", "prometheus-node-exporter"):
+            assert not spare.service(unit).is_running and not spare.service(unit).is_enabled, unit
+    wait_for(lambda: SPARE not in query(host, "up"), 60, "Prometheus no longer scraping the host")
+    assert not {alert for alert in firing(host) if alert[1] == SPARE}
+    # The scenario's own inventory (without the spare host) describes the fleet again.
+    status = play("playbooks/status.yml")
+    assert status.returncode == 0, status.stdout[-3000:]
+    assert status.stdout.split("balancer view")[-1].count("in service, /healthz 200") == len(APP_HOSTS)
+
+
+def _visitor_requests_after_the_smoke_test(spare, balancer_url):
+    """The new host's access log: its smoke match (from itself) came before any visitor's request
+    through the balancer, and it answers its share of them now. How many visitor requests it got."""
+    for _ in range(20):
+        assert requests.get(balancer_url + "/casts", timeout=10).status_code == 200
+    with spare.sudo():
+        lines = spare.check_output("cat /var/log/nginx/access.log").splitlines()
+    smoke = next(i for i, line in enumerate(lines) if line.startswith("127.0.0.1 ") and "POST /api/v1/match" in line)
+    visitors = [i for i, line in enumerate(lines)
+                if not line.startswith("127.0.0.1 ") and '"GET /metrics ' not in line]
+    assert visitors and smoke < visitors[0], lines[:20]
+    return len(visitors)
