@@ -5,8 +5,9 @@ import pathlib
 import threading
 import time
 
-from face_rec import browse_casts
-from face_rec.face_compare import FaceIndex, read_cast_encodings
+from face_rec.casts import load_catalog
+from face_rec.encodings_store import read_cast_encodings
+from face_rec.face_compare import FaceIndex
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,7 +40,7 @@ class Gallery:
         return tuple(sorted((name, stat.st_mtime_ns, stat.st_size) for name, stat in stats))
 
     def _load(self, signature):
-        catalog = browse_casts.load_catalog(self.casts_dir)
+        catalog = load_catalog(self.casts_dir)
         by_cast = {name[:-4]: read_cast_encodings(self.encodings_dir / name) for name, _, _ in signature
                    if name[:-4] in catalog}
         encoded = frozenset((cast, str(member), str(photo)) for cast, data in by_cast.items()

@@ -7,7 +7,7 @@ from flask import Flask, Request, abort, current_app, jsonify, render_template, 
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from face_rec import api, browse_casts, metrics, privacy, settings, views
-from face_rec.face_compare import load_models
+from face_rec.faces import load_models
 from face_rec.gallery import Gallery
 
 try:

@@ -11,7 +11,9 @@ from flask import abort, current_app, request
 from PIL import Image, ImageDraw
 
 from face_rec.browse_casts import face_url
-from face_rec.face_compare import ImageError, face_encodings, find_faces, similarity
+from face_rec.decode import ImageError
+from face_rec.face_compare import similarity
+from face_rec.faces import face_encodings, find_faces
 from face_rec.metrics import observe_match
 
 

@@ -7,7 +7,7 @@ import numpy as np
 from PIL import Image
 
 from face_rec.create_encodings import main as create_encodings
-from face_rec.face_compare import read_cast_encodings
+from face_rec.encodings_store import read_cast_encodings
 
 
 def face_crop(path):
