@@ -6,6 +6,7 @@ import pathlib
 
 from flask import Blueprint, abort, current_app, render_template, send_from_directory
 
+from face_rec.gallery import current_snapshot
 from face_rec.thumbs import thumbs_dir_for
 
 bp = Blueprint("browse", __name__)
@@ -16,7 +17,7 @@ MEDIA_MAX_AGE_S = 600
 
 
 def _cast_or_404(cast_slug):
-    cast = current_app.extensions["face_rec"].snapshot().catalog.get(cast_slug)
+    cast = current_snapshot().catalog.get(cast_slug)
     if cast is None:
         abort(404, description=f"unknown cast '{cast_slug}'")
     return cast
@@ -31,7 +32,7 @@ def _member_or_404(cast, member_slug):
 
 @bp.get("/casts")
 def casts():
-    catalog = current_app.extensions["face_rec"].snapshot().catalog
+    catalog = current_snapshot().catalog
     return render_template("casts.html", casts=list(catalog.values()))
 
 
@@ -48,14 +49,14 @@ def member(cast_slug, member_slug):
 
 def face_url(cast_slug, member_slug, photo):
     """The member photo's face thumbnail when create_encodings made one, else the photo."""
-    if (cast_slug, member_slug, photo) in current_app.extensions["face_rec"].snapshot().encoded:
+    if (cast_slug, member_slug, photo) in current_snapshot().encoded:
         return f"/thumbs/{cast_slug}/{member_slug}/{photo}.webp"
     return f"/media/{cast_slug}/{member_slug}/{photo}"
 
 
 def member_face_url(cast_slug, member):
     """The first of a member's photos that has a face thumbnail (else the first photo)."""
-    encoded = current_app.extensions["face_rec"].snapshot().encoded
+    encoded = current_snapshot().encoded
     photo = next((p for p in member.photos if (cast_slug, member.slug, p) in encoded), member.photos[0])
     return face_url(cast_slug, member.slug, photo)
 

@@ -1,13 +1,19 @@
-"""The casts and encodings a process serves, loaded once and reloaded when files change."""
+"""The casts and encodings a process serves, loaded once and reloaded when files change.
+
+The app's one Gallery lives in app.extensions; views read it through current_snapshot()."""
 
 import dataclasses
 import pathlib
 import threading
 import time
 
+from flask import current_app
+
 from face_rec.casts import load_catalog
 from face_rec.encodings_store import read_cast_encodings
 from face_rec.face_compare import FaceIndex
+
+EXTENSION = "face_rec"  # the Gallery's key in app.extensions
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,3 +64,13 @@ class Gallery:
             finally:
                 self._lock.release()
         return self._snapshot
+
+
+def init_app(app):
+    """Load the app's gallery now, so that an app that exists is ready to answer."""
+    app.extensions[EXTENSION] = Gallery(app.config["CASTS_DIR"], app.config["ENCODINGS_DIR"])
+
+
+def current_snapshot():
+    """The casts and encodings the current app serves, as of now."""
+    return current_app.extensions[EXTENSION].snapshot()

@@ -14,6 +14,7 @@ from face_rec.browse_casts import face_url
 from face_rec.decode import ImageError
 from face_rec.face_compare import similarity
 from face_rec.faces import face_encodings, find_faces
+from face_rec.gallery import current_snapshot
 from face_rec.metrics import observe_match
 
 
@@ -50,7 +51,7 @@ def parse_match_request():
         abort(415, description=f"{_describe_type(request.mimetype)} is not accepted: {HOW_TO_SEND}")
     config = current_app.config
     cast = _param(params, "cast") or None
-    if cast is not None and cast not in current_app.extensions["face_rec"].snapshot().catalog:
+    if cast is not None and cast not in current_snapshot().catalog:
         abort(404, description=f"unknown cast '{cast}'")
     raw_k = _param(params, "k")
     if raw_k and (not K.fullmatch(raw_k) or not 1 <= int(raw_k) <= config["MAX_TOP_K"]):
@@ -95,7 +96,7 @@ def match_photo(data, cast, k):
     if found > config["MAX_FACES"]:
         largest = sorted(range(found), key=lambda i: -(boxes[i][2] - boxes[i][0]) * (boxes[i][1] - boxes[i][3]))
         boxes = [boxes[i] for i in sorted(largest[:config["MAX_FACES"]])]
-    snapshot = current_app.extensions["face_rec"].snapshot()
+    snapshot = current_snapshot()
     faces = []
     for number, (box, encoding) in enumerate(zip(boxes, face_encodings(photo.pixels, boxes)), 1):
         matches = []
