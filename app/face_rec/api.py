@@ -4,6 +4,7 @@ from flask import Blueprint, abort, jsonify
 
 from face_rec.gallery import current_snapshot
 from face_rec.matching import match_photo, parse_match_request
+from face_rec.media_urls import member_photo_url
 
 bp = Blueprint("api", __name__)
 
@@ -33,4 +34,4 @@ def cast(cast_slug):
         abort(404, description=f"unknown cast '{cast_slug}'")
     return jsonify(slug=found.slug, title=found.title, description=found.description, members=[
         {"slug": m.slug, "name": m.name, "role": m.role,
-         "photos": [f"/media/{found.slug}/{m.slug}/{p}" for p in m.photos]} for m in found.members.values()])
+         "photos": [member_photo_url(found.slug, m.slug, p) for p in m.photos]} for m in found.members.values()])

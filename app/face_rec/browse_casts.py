@@ -7,6 +7,7 @@ import pathlib
 from flask import Blueprint, abort, current_app, render_template, send_from_directory
 
 from face_rec.gallery import current_snapshot
+from face_rec.media_urls import member_face_url, member_photo_url
 from face_rec.thumbs import thumbs_dir_for
 
 bp = Blueprint("browse", __name__)
@@ -47,23 +48,9 @@ def member(cast_slug, member_slug):
     return render_template("member.html", cast=found, member=_member_or_404(found, member_slug))
 
 
-def face_url(cast_slug, member_slug, photo):
-    """The member photo's face thumbnail when create_encodings made one, else the photo."""
-    if (cast_slug, member_slug, photo) in current_snapshot().encoded:
-        return f"/thumbs/{cast_slug}/{member_slug}/{photo}.webp"
-    return f"/media/{cast_slug}/{member_slug}/{photo}"
-
-
-def member_face_url(cast_slug, member):
-    """The first of a member's photos that has a face thumbnail (else the first photo)."""
-    encoded = current_snapshot().encoded
-    photo = next((p for p in member.photos if (cast_slug, member.slug, p) in encoded), member.photos[0])
-    return face_url(cast_slug, member.slug, photo)
-
-
 @bp.app_context_processor
 def _template_helpers():
-    return {"face_url": face_url, "member_face_url": member_face_url}
+    return {"member_face_url": member_face_url, "member_photo_url": member_photo_url}
 
 
 @bp.get("/thumbs/<cast_slug>/<member_slug>/<name>")

@@ -10,11 +10,11 @@ import time
 from flask import abort, current_app, request
 from PIL import Image, ImageDraw
 
-from face_rec.browse_casts import face_url
 from face_rec.decode import ImageError
 from face_rec.face_compare import similarity
 from face_rec.faces import face_encodings, find_faces
 from face_rec.gallery import current_snapshot
+from face_rec.media_urls import face_url, member_photo_url
 from face_rec.metrics import observe_match
 
 
@@ -107,7 +107,7 @@ def match_photo(data, cast, k):
                 "distance": round(match.distance, 4),
                 "score": round(similarity(match.distance, config["TOLERANCE"]), 4),
                 "is_match": match.distance <= config["TOLERANCE"],
-                "photo_url": f"/media/{match.cast}/{match.member}/{match.photo}",
+                "photo_url": member_photo_url(match.cast, match.member, match.photo),
                 "face_url": face_url(match.cast, match.member, match.photo),
             })
         faces.append(FaceResult(number, photo.photo_box(box), box, matches))
