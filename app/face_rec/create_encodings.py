@@ -28,7 +28,7 @@ from face_rec.casts import CastError, load_catalog
 from face_rec.decode import ImageError
 from face_rec.encodings_store import CastEncodings, read_cast_encodings, write_cast_encodings
 from face_rec.faces import face_encodings, find_faces
-from face_rec.thumbs import thumbs_dir_for
+from face_rec.thumbs import thumb_path, thumbs_dir_for
 
 
 THUMB_SIDE = 192  # pixels: twice the size the pages show, for sharp screens
@@ -62,10 +62,6 @@ def encode_photo(detection, job):
     if len(boxes) > 1:
         return job, None, None, f"{len(boxes)} faces found; a reference photo must show one"
     return job, face_encodings(photo.pixels, boxes)[0], face_thumbnail(photo.pixels, boxes[0]), ""
-
-
-def thumb_path(thumbs_dir, cast, member, photo):
-    return pathlib.Path(thumbs_dir) / cast / member / f"{photo}.webp"
 
 
 def _write_atomically(path, data):
