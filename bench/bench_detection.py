@@ -23,7 +23,8 @@ import time
 import numpy as np
 from PIL import Image
 
-from face_rec.face_compare import _scale_box, face_encodings, find_faces, load_models, load_photo
+from face_rec.decode import load_photo
+from face_rec.faces import _scale_box, face_encodings, find_faces, load_models
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))

@@ -10,7 +10,8 @@ import time
 import numpy as np
 
 import face_recognition
-from face_rec.face_compare import CastEncodings, FaceIndex
+from face_rec.encodings_store import CastEncodings
+from face_rec.face_compare import FaceIndex
 
 
 def best_of(function, queries, repeat=3):

@@ -1,14 +1,12 @@
 """JSON API, /api/v1/. Errors come back as {"error": {"status", "message"}}."""
 
-from flask import Blueprint, abort, current_app, jsonify
+from flask import Blueprint, abort, jsonify
 
+from face_rec.gallery import current_snapshot
 from face_rec.matching import match_photo, parse_match_request
+from face_rec.media_urls import member_photo_url
 
 bp = Blueprint("api", __name__)
-
-
-def _catalog():
-    return current_app.extensions["face_rec"].snapshot().catalog
 
 
 @bp.post("/match")
@@ -26,14 +24,14 @@ def match():
 @bp.get("/casts")
 def casts():
     return jsonify(casts=[{"slug": c.slug, "title": c.title, "description": c.description,
-                           "members": len(c.members)} for c in _catalog().values()])
+                           "members": len(c.members)} for c in current_snapshot().catalog.values()])
 
 
 @bp.get("/casts/<cast_slug>")
 def cast(cast_slug):
-    found = _catalog().get(cast_slug)
+    found = current_snapshot().catalog.get(cast_slug)
     if found is None:
         abort(404, description=f"unknown cast '{cast_slug}'")
     return jsonify(slug=found.slug, title=found.title, description=found.description, members=[
         {"slug": m.slug, "name": m.name, "role": m.role,
-         "photos": [f"/media/{found.slug}/{m.slug}/{p}" for p in m.photos]} for m in found.members.values()])
+         "photos": [member_photo_url(found.slug, m.slug, p) for p in m.photos]} for m in found.members.values()])

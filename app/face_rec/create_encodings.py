@@ -23,10 +23,12 @@ import time
 import numpy as np
 from PIL import Image
 
-from face_rec import browse_casts, settings
-from face_rec.thumbs import thumbs_dir_for
-from face_rec.face_compare import (CastEncodings, ImageError, face_encodings, find_faces, read_cast_encodings,
-                                   write_cast_encodings)
+from face_rec import settings
+from face_rec.casts import CastError, load_catalog
+from face_rec.decode import ImageError
+from face_rec.encodings_store import CastEncodings, read_cast_encodings, write_cast_encodings
+from face_rec.faces import face_encodings, find_faces
+from face_rec.thumbs import thumb_path, thumbs_dir_for
 
 
 THUMB_SIDE = 192  # pixels: twice the size the pages show, for sharp screens
@@ -60,10 +62,6 @@ def encode_photo(detection, job):
     if len(boxes) > 1:
         return job, None, None, f"{len(boxes)} faces found; a reference photo must show one"
     return job, face_encodings(photo.pixels, boxes)[0], face_thumbnail(photo.pixels, boxes[0]), ""
-
-
-def thumb_path(thumbs_dir, cast, member, photo):
-    return pathlib.Path(thumbs_dir) / cast / member / f"{photo}.webp"
 
 
 def _write_atomically(path, data):
@@ -178,8 +176,8 @@ def main(argv=None):
         parser.error(f"casts dir {casts_dir} does not exist")
     try:
         # Validate every cast before writing anything: a bad folder loses nothing.
-        catalog = browse_casts.load_catalog(casts_dir)
-    except browse_casts.CastError as error:
+        catalog = load_catalog(casts_dir)
+    except CastError as error:
         print(f"create_encodings: {error}", file=sys.stderr)
         return 2
 

@@ -1,12 +1,19 @@
-"""The casts and encodings a process serves, loaded once and reloaded when files change."""
+"""The casts and encodings a process serves, loaded once and reloaded when files change.
+
+The app's one Gallery lives in app.extensions; views read it through current_snapshot()."""
 
 import dataclasses
 import pathlib
 import threading
 import time
 
-from face_rec import browse_casts
-from face_rec.face_compare import FaceIndex, read_cast_encodings
+from flask import current_app
+
+from face_rec.casts import load_catalog
+from face_rec.encodings_store import read_cast_encodings
+from face_rec.face_compare import FaceIndex
+
+EXTENSION = "face_rec"  # the Gallery's key in app.extensions
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,7 +46,7 @@ class Gallery:
         return tuple(sorted((name, stat.st_mtime_ns, stat.st_size) for name, stat in stats))
 
     def _load(self, signature):
-        catalog = browse_casts.load_catalog(self.casts_dir)
+        catalog = load_catalog(self.casts_dir)
         by_cast = {name[:-4]: read_cast_encodings(self.encodings_dir / name) for name, _, _ in signature
                    if name[:-4] in catalog}
         encoded = frozenset((cast, str(member), str(photo)) for cast, data in by_cast.items()
@@ -57,3 +64,13 @@ class Gallery:
             finally:
                 self._lock.release()
         return self._snapshot
+
+
+def init_app(app):
+    """Load the app's gallery now, so that an app that exists is ready to answer."""
+    app.extensions[EXTENSION] = Gallery(app.config["CASTS_DIR"], app.config["ENCODINGS_DIR"])
+
+
+def current_snapshot():
+    """The casts and encodings the current app serves, as of now."""
+    return current_app.extensions[EXTENSION].snapshot()

@@ -6,9 +6,8 @@ import logging
 from flask import Flask, Request, abort, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from face_rec import api, browse_casts, metrics, privacy, settings, views
-from face_rec.face_compare import load_models
-from face_rec.gallery import Gallery
+from face_rec import api, browse_casts, gallery, metrics, privacy, settings, views
+from face_rec.faces import load_models
 
 try:
     import uwsgi  # only under uWSGI: its request log's path
@@ -33,7 +32,7 @@ def create_app(overrides=None):
     app.config.update(settings.load(overrides))
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_UPLOAD_MB"] * 1024 * 1024
     load_models()  # before the first request (and, under uWSGI, before workers fork)
-    app.extensions["face_rec"] = Gallery(app.config["CASTS_DIR"], app.config["ENCODINGS_DIR"])
+    gallery.init_app(app)
 
     app.register_blueprint(views.bp)
     app.register_blueprint(browse_casts.bp)
@@ -58,7 +57,7 @@ def create_app(overrides=None):
 
     @app.get("/healthz")
     def healthz():
-        snapshot = app.extensions["face_rec"].snapshot()
+        snapshot = gallery.current_snapshot()
         return jsonify(status="ok", casts=len(snapshot.catalog), encodings=len(snapshot.index))
 
     return app

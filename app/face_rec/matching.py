@@ -10,8 +10,11 @@ import time
 from flask import abort, current_app, request
 from PIL import Image, ImageDraw
 
-from face_rec.browse_casts import face_url
-from face_rec.face_compare import ImageError, face_encodings, find_faces, similarity
+from face_rec.decode import ImageError
+from face_rec.face_compare import similarity
+from face_rec.faces import face_encodings, find_faces
+from face_rec.gallery import current_snapshot
+from face_rec.media_urls import face_url, member_photo_url
 from face_rec.metrics import observe_match
 
 
@@ -48,7 +51,7 @@ def parse_match_request():
         abort(415, description=f"{_describe_type(request.mimetype)} is not accepted: {HOW_TO_SEND}")
     config = current_app.config
     cast = _param(params, "cast") or None
-    if cast is not None and cast not in current_app.extensions["face_rec"].snapshot().catalog:
+    if cast is not None and cast not in current_snapshot().catalog:
         abort(404, description=f"unknown cast '{cast}'")
     raw_k = _param(params, "k")
     if raw_k and (not K.fullmatch(raw_k) or not 1 <= int(raw_k) <= config["MAX_TOP_K"]):
@@ -93,7 +96,7 @@ def match_photo(data, cast, k):
     if found > config["MAX_FACES"]:
         largest = sorted(range(found), key=lambda i: -(boxes[i][2] - boxes[i][0]) * (boxes[i][1] - boxes[i][3]))
         boxes = [boxes[i] for i in sorted(largest[:config["MAX_FACES"]])]
-    snapshot = current_app.extensions["face_rec"].snapshot()
+    snapshot = current_snapshot()
     faces = []
     for number, (box, encoding) in enumerate(zip(boxes, face_encodings(photo.pixels, boxes)), 1):
         matches = []
@@ -104,7 +107,7 @@ def match_photo(data, cast, k):
                 "distance": round(match.distance, 4),
                 "score": round(similarity(match.distance, config["TOLERANCE"]), 4),
                 "is_match": match.distance <= config["TOLERANCE"],
-                "photo_url": f"/media/{match.cast}/{match.member}/{match.photo}",
+                "photo_url": member_photo_url(match.cast, match.member, match.photo),
                 "face_url": face_url(match.cast, match.member, match.photo),
             })
         faces.append(FaceResult(number, photo.photo_box(box), box, matches))

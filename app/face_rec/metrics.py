@@ -12,10 +12,12 @@ import os
 import pathlib
 import time
 
-from flask import Blueprint, Response, current_app, g, request
+from flask import Blueprint, Response, g, request
 from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram,
                                generate_latest, multiprocess)
 from prometheus_client.core import GaugeMetricFamily
+
+from face_rec.gallery import current_snapshot
 
 REQUESTS = Counter("face_rec_http_requests_total", "HTTP requests the app answered.",
                    ["endpoint", "method", "status"])
@@ -42,11 +44,8 @@ def release_name():
 class _GalleryCollector:
     """Read at scrape time from the answering worker: every worker loads the same files."""
 
-    def __init__(self, app):
-        self.app = app
-
     def collect(self):
-        snapshot = self.app.extensions["face_rec"].snapshot()
+        snapshot = current_snapshot()
         encodings = GaugeMetricFamily("face_rec_known_encodings", "Encodings the app matches against, per cast.",
                                       labels=["cast"])
         for cast, count in sorted(snapshot.index.counts_by_cast().items()):
@@ -88,5 +87,5 @@ def metrics():
         multiprocess.MultiProcessCollector(registry)
     else:
         registry.register(_ProcessCollector())
-    registry.register(_GalleryCollector(current_app))
+    registry.register(_GalleryCollector())
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

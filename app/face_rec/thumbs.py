@@ -6,3 +6,7 @@ import pathlib
 
 def thumbs_dir_for(encodings_dir):
     return pathlib.Path(encodings_dir).parent / "thumbs"
+
+
+def thumb_path(thumbs_dir, cast, member, photo):
+    return pathlib.Path(thumbs_dir) / cast / member / f"{photo}.webp"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from face_rec.browse_casts import CastError, load_cast
+from face_rec.casts import CastError, load_cast
 
 
 def test_cast_list_and_detail(client):

@@ -1,13 +1,16 @@
 """create_encodings on a real cast: incremental, truthful about changes, safe on bad input."""
 
+import json
 import shutil
+import subprocess
+import sys
 
 import face_recognition
 import numpy as np
 from PIL import Image
 
 from face_rec.create_encodings import main as create_encodings
-from face_rec.face_compare import read_cast_encodings
+from face_rec.encodings_store import read_cast_encodings
 
 
 def face_crop(path):
@@ -133,3 +136,11 @@ def test_a_skipped_photo_is_tried_again_when_the_detection_settings_change(galle
     stored = read_cast_encodings(gallery / "encodings" / "presidents.npz")
     assert ("obama", "far.jpg") in set(zip(stored.members, stored.photos)) and not stored.skipped
     assert stored.detection == "5%/40px"
+
+
+def test_the_command_loads_no_web_app():
+    # It runs on its own (roles/faceapp, casts.yml): casts and encodings, no Flask routes.
+    code = "import json, sys, face_rec.create_encodings; print(json.dumps(sorted(sys.modules)))"
+    loaded = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                       check=True).stdout)
+    assert not {"flask", "face_rec.main", "face_rec.browse_casts", "face_rec.views"} & set(loaded)

@@ -9,7 +9,8 @@ from PIL import Image
 
 import face_recognition
 from face_rec import create_app
-from face_rec.face_compare import FaceIndex, CastEncodings
+from face_rec.encodings_store import CastEncodings
+from face_rec.face_compare import FaceIndex
 
 from .conftest import encode
 
@@ -128,7 +129,8 @@ def test_face_index_agrees_with_face_distance():
 def test_a_12_megapixel_phone_photo_is_decoded_at_half_size_with_the_same_result(photos, upload):
     """Pillow's JPEG draft mode decodes a 3024x4032 photo at 1512x2016 (a quarter of the
     pixels): the same member first, and an encoding within 0.05 of the full-size decode's."""
-    from face_rec.face_compare import detection_limit, face_encodings, face_locations, load_photo
+    from face_rec.decode import load_photo
+    from face_rec.faces import detection_limit, face_encodings, face_locations
     phone = encode(Image.open(photos / "obama3.jpg").resize((3024, 4032)), quality=90)
     answer = upload(phone, cast="presidents")
     assert first_matches(answer) == ["obama"]
@@ -164,7 +166,8 @@ def test_boxes_and_size_are_in_the_photos_own_pixels(photos, upload, name, make,
     """A large photo is decoded at 1/2 (JPEG draft) or reduced (WebP, PNG), and turned upright;
     the answer's size and boxes are still the photo's own, upright: the boxes of the same photo
     sent at a quarter of the size, scaled up, within 2 % of the photo's side."""
-    from face_rec.face_compare import detection_limit, load_photo
+    from face_rec.decode import load_photo
+    from face_rec.faces import detection_limit
     big = Image.open(photos / "obama3.jpg").convert("RGB").resize((3024, 4032))
     data = make(big)
     width, height = (2420, 3227) if "PNG" in name else (3024, 4032)
@@ -192,7 +195,8 @@ def test_the_page_draws_and_crops_a_large_photo_where_its_face_is(photos, client
                        content_type="multipart/form-data").get_data(as_text=True)
     drawn = data_url_image(html, "photo")
     scale = drawn.width / 3024
-    from face_rec.face_compare import detection_limit, load_photo
+    from face_rec.decode import load_photo
+    from face_rec.faces import detection_limit
     plain = Image.open(io.BytesIO(encode(Image.fromarray(load_photo(phone, 40_000_000, detection_limit(8.0)).pixels)
                                          .resize(drawn.size), quality=85)))
     difference = np.abs(np.asarray(drawn).astype(int) - np.asarray(plain).astype(int)).max(axis=2)
@@ -233,7 +237,7 @@ def test_at_most_max_faces_are_matched_the_largest_first(photos, gallery):
 
 
 def test_detection_scale_follows_the_smallest_face_promised():
-    from face_rec.face_compare import detection_side
+    from face_rec.faces import detection_side
     assert detection_side(4032, 8.0, 40) == 1000  # a phone photo shrinks to 1000 px
     assert detection_side(4032, 4.0, 40) == 2000  # smaller faces cost a bigger scan
     assert detection_side(600, 8.0, 40) == 1000  # a small photo grows to reach 8 %...
