@@ -48,8 +48,15 @@ class Case:
     valid: bool = True
 
 
+def site_of(templates, balancer=False):
+    """The site as nginx reads it: the app host's or the balancer's, the security headers it
+    includes and the stub_status server (roles/nginx/tasks/config.yml writes them apart)."""
+    return "".join(templates[name] for name in ("site_balancer.conf.j2" if balancer else "site_app.conf.j2",
+                                                "security_headers.conf.j2", "stub_status.conf.j2"))
+
+
 def check_nginx_tls(templates, facts):
-    site, conf = templates["site.j2"], templates["nginx.conf.j2"]
+    site, conf = site_of(templates), templates["nginx.conf.j2"]
     assert facts["nginx_match_in_flight"] == 1000
     assert "limit_conn match_in_flight 1000;" in site
     assert "listen 8080 default_server;" in site
@@ -71,7 +78,7 @@ def check_nginx_tls(templates, facts):
 
 
 def check_nginx_plain(templates, facts):
-    site, conf = templates["site.j2"], templates["nginx.conf.j2"]
+    site, conf = site_of(templates), templates["nginx.conf.j2"]
     # Derived: uWSGI's worker count (one per core without roles/uwsgi) times 4, a number.
     assert facts["nginx_match_in_flight"] == facts["processor_vcpus"] * 4
     assert f"limit_conn match_in_flight {facts['processor_vcpus'] * 4};" in site
@@ -83,7 +90,7 @@ def check_nginx_plain(templates, facts):
 
 
 def check_nginx_edge_tls(templates, facts):
-    site, conf, params = templates["site.j2"], templates["nginx.conf.j2"], templates["uwsgi_params.j2"]
+    site, conf, params = site_of(templates), templates["nginx.conf.j2"], templates["uwsgi_params.j2"]
     # Plain HTTP here; HSTS and the redirect follow the edge's X-Forwarded-Proto.
     assert "ssl" not in site and "listen 80 default_server;" in site
     assert "add_header Strict-Transport-Security $face_rec_hsts always;" in site
@@ -98,7 +105,7 @@ def check_nginx_edge_tls(templates, facts):
 
 
 def check_nginx_balancer(templates, facts):
-    site, upstream = templates["site.j2"], templates["upstream.conf.j2"]
+    site, upstream = site_of(templates, balancer=True), templates["upstream.conf.j2"]
     assert "server 10.0.0.1:81 max_fails=3 fail_timeout=11s;" in upstream
     assert "server 10.0.0.2:8080 max_fails=3 fail_timeout=11s down;" in upstream
     assert "keepalive 17;" in upstream
@@ -381,7 +388,7 @@ def test_typed_variables_are_converted_where_used():
     """
     typed = {name: kind for role in (ROOT / "roles").iterdir() for name, kind in typed_options(role.name).items()}
     files = [*sorted(ROOT.glob("roles/*/tasks/*.yml")), *sorted(ROOT.glob("roles/*/handlers/*.yml")),
-             *sorted(ROOT.glob("roles/*/vars/*.yml")), *sorted(ROOT.glob("roles/*/templates/*.j2")),
+             *sorted(ROOT.glob("roles/*/vars/*.yml")), *sorted(ROOT.glob("roles/*/templates/**/*.j2")),
              ROOT / "site.yml", *sorted(ROOT.glob("playbooks/**/*.yml"))]
     missing = []
     for path in files:
