@@ -89,6 +89,12 @@ def check_nginx_plain(templates, facts):
     assert "worker_connections 1000;" in conf
 
 
+def check_nginx_workers(templates, facts):
+    # Given uWSGI's worker count (roles/uwsgi's uwsgi_workers in a play), as a string.
+    assert facts["nginx_match_in_flight"] == 15
+    assert "limit_conn match_in_flight 15;" in site_of(templates)
+
+
 def check_nginx_edge_tls(templates, facts):
     site, conf, params = site_of(templates), templates["nginx.conf.j2"], templates["uwsgi_params.j2"]
     # Plain HTTP here; HSTS and the redirect follow the edge's X-Forwarded-Proto.
@@ -205,6 +211,8 @@ CASES = [
         "nginx_tls": "false", "nginx_match_max_in_flight": "0", "nginx_match_in_flight_per_worker": "4",
         "nginx_worker_connections": "1e3", "nginx_edge_tls": "false",
     }, facts=("nginx_match_in_flight",), check=check_nginx_plain),
+    Case("nginx-workers", "nginx", {"nginx_uwsgi_workers": "5", "nginx_match_in_flight_per_worker": "3"},
+         facts=("nginx_match_in_flight",), check=check_nginx_workers),
     Case("nginx-edge-tls", "nginx", {"nginx_edge_tls": "true", "nginx_tls": "false", "nginx_hsts_max_age_s": "700",
                                       "nginx_media_max_age_s": "300",
                                       "nginx_real_ip_header": "X-Forwarded-For"},
