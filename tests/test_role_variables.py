@@ -197,6 +197,13 @@ def check_prometheus(templates, facts):
     assert targets["face_rec_app"] == ["10.0.0.1:8080"]
 
 
+def check_face_rec(templates, facts):
+    # No templates: the shared values' other roles read them (tests/test_shared_values.py passes
+    # them as strings to every role); here, the spec takes each string.
+    assert templates == {}
+    assert facts["face_rec_request_timeout_s"] == "45" and facts["face_rec_mtail_port"] == "3904"
+
+
 UPSTREAMS = [{"name": "app1", "address": "10.0.0.1"}, {"name": "app2", "address": "10.0.0.2", "port": 8080, "down": True}]
 CASES = [
     Case("nginx-tls", "nginx", {
@@ -256,6 +263,11 @@ CASES = [
         "prometheus_mtail_port": "3904", "prometheus_scrape_interval_s": "20", "prometheus_apt_lock_timeout_s": "300",
     }, data={"prometheus_app_hosts": [{"name": "app1", "address": "10.0.0.1"}],
              "prometheus_balancer_hosts": [{"name": "lb1", "address": "10.0.0.9"}]}, check=check_prometheus),
+    Case("face_rec", "face_rec", {
+        "face_rec_request_timeout_s": "45", "face_rec_max_upload_mb": "12", "face_rec_media_max_age_s": "300",
+        "face_rec_nginx_status_port": "8082", "face_rec_node_exporter_port": "9101", "face_rec_nginx_exporter_port": "9114",
+        "face_rec_mtail_port": "3904",
+    }, facts=("face_rec_request_timeout_s", "face_rec_mtail_port"), check=check_face_rec),
     # Wrong types stop the play before anything is used, naming the variable and the type.
     Case("nginx-wrong-types", "nginx", {"nginx_match_max_in_flight": "lots", "nginx_tls": "maybe"}, valid=False, fails=(
         "argument 'nginx_match_max_in_flight' is of type str and we were unable to convert to int",
