@@ -6,9 +6,10 @@ source "$(dirname "$0")/lib.sh"
 require_root "$@"
 
 # debootstrap/docker.io: test hosts; openssh-client: reaching them over SSH. python3-venv: the
-# controller venv. chromium and its driver: the browser test. The rest: building dlib from source on this machine for the
-# app's tests (the same recipe as roles/dlib).
-packages=(debootstrap docker.io openssh-client python3-venv python3-dev git rsync chromium chromium-driver
+# controller venv. chromium and its driver: the browser test. nginx-light: `nginx -t` on the
+# rendered roles/nginx templates (tests/test_nginx_config.py), nothing served. The rest:
+# building dlib from source on this machine for the app's tests (the same recipe as roles/dlib).
+packages=(debootstrap docker.io openssh-client python3-venv python3-dev git rsync chromium chromium-driver nginx-light
           build-essential cmake libopenblas-dev liblapack-dev libjpeg-dev libpng-dev)
 missing=()
 for p in "${packages[@]}"; do
@@ -18,6 +19,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
   log "apt-get install ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Installed for `nginx -t` only: the nginx that Debian's package started (under systemd) goes.
+  if [[ " ${missing[*]} " == *" nginx-light "* ]] && [ -d /run/systemd/system ]; then
+    systemctl disable --now nginx >/dev/null 2>&1 || true
+  fi
 fi
 
 make_ssh_key "$TESTHOST_MACHINE_KEY"

@@ -48,8 +48,15 @@ class Case:
     valid: bool = True
 
 
+def site_of(templates, balancer=False):
+    """The site as nginx reads it: the app host's or the balancer's, the security headers it
+    includes and the stub_status server (roles/nginx/tasks/config.yml writes them apart)."""
+    return "".join(templates[name] for name in ("site_balancer.conf.j2" if balancer else "site_app.conf.j2",
+                                                "security_headers.conf.j2", "stub_status.conf.j2"))
+
+
 def check_nginx_tls(templates, facts):
-    site, conf = templates["site.j2"], templates["nginx.conf.j2"]
+    site, conf = site_of(templates), templates["nginx.conf.j2"]
     assert facts["nginx_match_in_flight"] == 1000
     assert "limit_conn match_in_flight 1000;" in site
     assert "listen 8080 default_server;" in site
@@ -71,7 +78,7 @@ def check_nginx_tls(templates, facts):
 
 
 def check_nginx_plain(templates, facts):
-    site, conf = templates["site.j2"], templates["nginx.conf.j2"]
+    site, conf = site_of(templates), templates["nginx.conf.j2"]
     # Derived: uWSGI's worker count (one per core without roles/uwsgi) times 4, a number.
     assert facts["nginx_match_in_flight"] == facts["processor_vcpus"] * 4
     assert f"limit_conn match_in_flight {facts['processor_vcpus'] * 4};" in site
@@ -82,8 +89,14 @@ def check_nginx_plain(templates, facts):
     assert "worker_connections 1000;" in conf
 
 
+def check_nginx_workers(templates, facts):
+    # Given uWSGI's worker count (roles/uwsgi's uwsgi_workers in a play), as a string.
+    assert facts["nginx_match_in_flight"] == 15
+    assert "limit_conn match_in_flight 15;" in site_of(templates)
+
+
 def check_nginx_edge_tls(templates, facts):
-    site, conf, params = templates["site.j2"], templates["nginx.conf.j2"], templates["uwsgi_params.j2"]
+    site, conf, params = site_of(templates), templates["nginx.conf.j2"], templates["uwsgi_params.j2"]
     # Plain HTTP here; HSTS and the redirect follow the edge's X-Forwarded-Proto.
     assert "ssl" not in site and "listen 80 default_server;" in site
     assert "add_header Strict-Transport-Security $face_rec_hsts always;" in site
@@ -98,7 +111,7 @@ def check_nginx_edge_tls(templates, facts):
 
 
 def check_nginx_balancer(templates, facts):
-    site, upstream = templates["site.j2"], templates["upstream.conf.j2"]
+    site, upstream = site_of(templates, balancer=True), templates["upstream.conf.j2"]
     assert "server 10.0.0.1:81 max_fails=3 fail_timeout=11s;" in upstream
     assert "server 10.0.0.2:8080 max_fails=3 fail_timeout=11s down;" in upstream
     assert "keepalive 17;" in upstream
@@ -184,6 +197,13 @@ def check_prometheus(templates, facts):
     assert targets["face_rec_app"] == ["10.0.0.1:8080"]
 
 
+def check_face_rec(templates, facts):
+    # No templates: the shared values' other roles read them (tests/test_shared_values.py passes
+    # them as strings to every role); here, the spec takes each string.
+    assert templates == {}
+    assert facts["face_rec_request_timeout_s"] == "45" and facts["face_rec_mtail_port"] == "3904"
+
+
 UPSTREAMS = [{"name": "app1", "address": "10.0.0.1"}, {"name": "app2", "address": "10.0.0.2", "port": 8080, "down": True}]
 CASES = [
     Case("nginx-tls", "nginx", {
@@ -198,6 +218,8 @@ CASES = [
         "nginx_tls": "false", "nginx_match_max_in_flight": "0", "nginx_match_in_flight_per_worker": "4",
         "nginx_worker_connections": "1e3", "nginx_edge_tls": "false",
     }, facts=("nginx_match_in_flight",), check=check_nginx_plain),
+    Case("nginx-workers", "nginx", {"nginx_uwsgi_workers": "5", "nginx_match_in_flight_per_worker": "3"},
+         facts=("nginx_match_in_flight",), check=check_nginx_workers),
     Case("nginx-edge-tls", "nginx", {"nginx_edge_tls": "true", "nginx_tls": "false", "nginx_hsts_max_age_s": "700",
                                       "nginx_media_max_age_s": "300",
                                       "nginx_real_ip_header": "X-Forwarded-For"},
@@ -241,6 +263,11 @@ CASES = [
         "prometheus_mtail_port": "3904", "prometheus_scrape_interval_s": "20", "prometheus_apt_lock_timeout_s": "300",
     }, data={"prometheus_app_hosts": [{"name": "app1", "address": "10.0.0.1"}],
              "prometheus_balancer_hosts": [{"name": "lb1", "address": "10.0.0.9"}]}, check=check_prometheus),
+    Case("face_rec", "face_rec", {
+        "face_rec_request_timeout_s": "45", "face_rec_max_upload_mb": "12", "face_rec_media_max_age_s": "300",
+        "face_rec_nginx_status_port": "8082", "face_rec_node_exporter_port": "9101", "face_rec_nginx_exporter_port": "9114",
+        "face_rec_mtail_port": "3904",
+    }, facts=("face_rec_request_timeout_s", "face_rec_mtail_port"), check=check_face_rec),
     # Wrong types stop the play before anything is used, naming the variable and the type.
     Case("nginx-wrong-types", "nginx", {"nginx_match_max_in_flight": "lots", "nginx_tls": "maybe"}, valid=False, fails=(
         "argument 'nginx_match_max_in_flight' is of type str and we were unable to convert to int",
@@ -381,7 +408,7 @@ def test_typed_variables_are_converted_where_used():
     """
     typed = {name: kind for role in (ROOT / "roles").iterdir() for name, kind in typed_options(role.name).items()}
     files = [*sorted(ROOT.glob("roles/*/tasks/*.yml")), *sorted(ROOT.glob("roles/*/handlers/*.yml")),
-             *sorted(ROOT.glob("roles/*/vars/*.yml")), *sorted(ROOT.glob("roles/*/templates/*.j2")),
+             *sorted(ROOT.glob("roles/*/vars/*.yml")), *sorted(ROOT.glob("roles/*/templates/**/*.j2")),
              ROOT / "site.yml", *sorted(ROOT.glob("playbooks/**/*.yml"))]
     missing = []
     for path in files:
