@@ -15,7 +15,7 @@ photo, so every file and encoding differs), then times `site.yml --tags casts`:
 - baseline, same run: plain rsync of the same folder to a scratch folder on one host over the
   same connection (`docker exec`), the floor for moving the files.
 
-Prints JSON, and the lines README's table takes.
+Prints JSON, and the lines BENCHMARKS.md's table takes.
 """
 
 import argparse

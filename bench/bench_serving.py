@@ -15,7 +15,7 @@ started). It lifts the per-client rate limit with the nginx role's own variables
    development server, the photo decoded and searched at full size on each request), at the
    same client counts, as a ratio.
 4. Memory: RSS of every uWSGI process, sampled every 5 s under 4 clients for --memory-seconds.
-Prints JSON, and the lines README's table takes.
+Prints JSON, and the lines BENCHMARKS.md's table takes.
 """
 
 import argparse

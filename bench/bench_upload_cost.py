@@ -9,7 +9,7 @@ posts it (multipart), in a fresh process forked from one with the app and dlib's
 as uWSGI forks its workers, that has served one match: the answer's status, the CPU seconds of
 the request and its peak memory over that idle worker (the kernel's high-water mark, VmHWM,
 reset just before the request). The bounds
-(README): peak memory at most 250 MB over idle, CPU at most 3x the 12 MP phone photo's, or a
+(BENCHMARKS.md, Upload cost): peak memory at most 250 MB over idle, CPU at most 3x the 12 MP phone photo's, or a
 413 before anything is decoded. tests/app/test_upload_cost.py holds a few of these cases to them.
 """
 

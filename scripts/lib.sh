@@ -16,9 +16,18 @@ export FACE_REC_TESTHOST_KEY="${FACE_REC_TESTHOST_KEY:-$TESTHOST_MACHINE_KEY}"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+# Log a command, then run it.
+run() { log "$*"; "$@"; }
 
 require_root() {
   [ "$(id -u)" -eq 0 ] || die "run this as root (it installs Debian packages and starts Docker's engine): sudo $0 $*"
+}
+
+# The controller venv as scripts/bootstrap.sh makes it (its stamp), with the app and real dlib
+# in it too if $1 is "app".
+require_venv() {
+  compgen -G "$FACE_REC_VENV/.requirements-*" >/dev/null && { [ "${1:-}" != app ] || compgen -G "$FACE_REC_VENV/.app-*" >/dev/null; } \
+    || die "the controller venv $FACE_REC_VENV is not made${1:+ with the $1 in it}: run make bootstrap once, as root"
 }
 
 # The Debian mirror this machine's apt already uses, so debootstrap needs no URL of its own.

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 SEND_A_PHOTO = "send a JPEG, PNG or WebP photo"
 
-# Budgets, measured in bench/bench_upload_cost.py against a 12 MP phone photo (README).
+# Budgets, measured in bench/bench_upload_cost.py against a 12 MP phone photo (BENCHMARKS.md).
 # Pixels held decoded at once: a JPEG after draft scaling, a PNG or WebP at full size.
 MAX_DECODED_PIXELS = 16_000_000
 # PNG: bytes of pixel data to inflate and unfilter (16 MP of RGB, 12.5 MP of RGBA, 6 MP of 16-bit RGBA).

@@ -1,7 +1,7 @@
 """A seeded fuzz of the whole app through Flask's test client: odd paths, methods, parameters,
 multipart shapes, raw bodies and content types, broken and hostile images. Every answer must be
 below 500, and the app must still match a photo afterwards. The counts by status are printed
-(README quotes them; run with -s to see them)."""
+(BENCHMARKS.md quotes them; run with -s to see them)."""
 
 import collections
 import io

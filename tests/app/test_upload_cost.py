@@ -1,7 +1,7 @@
 """The cost of an upload is bounded: whatever fits the upload limit raises a worker's peak memory
 by at most 250 MB and costs at most 3x the CPU of a 12 MP phone photo, measured in the same run,
 or it is refused with 413 before it is decoded. The uploads, and how a worker is stood up for
-each, are bench/bench_upload_cost.py's (the bench prints the whole table for the README)."""
+each, are bench/bench_upload_cost.py's (the bench prints the whole table for BENCHMARKS.md)."""
 
 import sys
 

@@ -51,5 +51,5 @@ def test_controller_cache_holds_the_wheel():
     assert len(wheels) == 1
     first = float((EPHEMERAL / "face-rec-dlib1.seconds").read_text())
     second = float((EPHEMERAL / "face-rec-dlib2.seconds").read_text())
-    # Reported, not asserted: timings are for benchmarks and the README, not for tests.
+    # Reported, not asserted: timings are for BENCHMARKS.md, not for tests.
     print(f"\ndlib role: first host {first:.0f} s (compiled), second host {second:.0f} s (cached wheel)")

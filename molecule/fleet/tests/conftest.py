@@ -56,7 +56,7 @@ def photos():
 
 @pytest.fixture(scope="session")
 def figures():
-    """Figures the tests measure, printed at the end for README."""
+    """Figures the tests measure, printed at the end for BENCHMARKS.md."""
     collected = {}
     yield collected
     print("\nfleet figures: " + json.dumps(collected, indent=1))
