@@ -1,4 +1,5 @@
-"""roles/dlib: built from source once, shared with the second host, verified in the venv."""
+"""roles/dlib, and roles/uwsgi's install: each built from source once, shared with the second
+host through the controller cache, verified in the venv."""
 
 import json
 import os
@@ -48,9 +49,16 @@ def test_second_host_compiled_nothing(host):
     assert not host.package("cmake").is_installed
 
 
+def test_uwsgi_runs_from_the_wheel_compiled_once(host):
+    assert host.check_output(f"{VENV}/bin/uwsgi --version") == "2.0.31"
+    wheels = host.run("ls /var/cache/uwsgi-wheels/uwsgi-2.0.31-cp313-debian13-x86_64/").stdout.split()
+    assert len(wheels) == 1 and wheels[0].lower().startswith("uwsgi-2.0.31-cp313-"), wheels
+
+
 def test_controller_cache_holds_the_wheel():
     wheels = list((EPHEMERAL / "dlib-cache").glob("*/dlib-20.0.1-*.whl"))
     assert len(wheels) == 1
+    assert len(list((EPHEMERAL / "uwsgi-cache").glob("uwsgi-2.0.31-cp313-debian13-x86_64/*.whl"))) == 1
     first = float((EPHEMERAL / "face-rec-dlib1.seconds").read_text())
     second = float((EPHEMERAL / "face-rec-dlib2.seconds").read_text())
     # Reported, not asserted: timings are for BENCHMARKS.md, not for tests.
