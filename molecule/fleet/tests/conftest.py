@@ -6,7 +6,6 @@ import os
 import pathlib
 import re
 import shutil
-import subprocess
 import sys
 import time
 import urllib.parse
@@ -14,16 +13,13 @@ import urllib.parse
 import pytest
 import testinfra
 
-ROOT = pathlib.Path(__file__).resolve().parents[3]
+# What every scenario's tests share (molecule/face_rec_testing.py).
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
+from face_rec_testing import ROOT, photos, play, steady_load  # noqa: E402,F401
+
 INVENTORY = os.environ.get("MOLECULE_INVENTORY_FILE", "")
 APP_HOSTS = ["face-rec-fleet-a", "face-rec-fleet-b"]
 BALANCER = "face-rec-fleet-lb"
-
-
-# The scripts the tests share with the command line: the test photos, the load client.
-sys.path.insert(0, str(ROOT / "scripts"))
-import demo_cast  # noqa: E402
-import steady_load  # noqa: E402
 
 
 def testinfra_host(name):
@@ -50,29 +46,11 @@ def balancer_url(balancer):
 
 
 @pytest.fixture(scope="session")
-def photos():
-    return demo_cast.test_images()
-
-
-@pytest.fixture(scope="session")
 def figures():
     """Figures the tests measure, printed at the end for BENCHMARKS.md."""
     collected = {}
     yield collected
     print("\nfleet figures: " + json.dumps(collected, indent=1))
-
-
-def play(playbook, *args, extra_vars=None, timeout=900):
-    """ansible-playbook on the scenario's inventory; the finished process and its seconds."""
-    command = ["ansible-playbook", "-i", INVENTORY, str(ROOT / playbook), *args]
-    if extra_vars:
-        command += ["-e", json.dumps(extra_vars)]
-    # The project's ansible.cfg, as on call runs them (Molecule points ANSIBLE_CONFIG at its own).
-    env = {**os.environ, "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1", "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")}
-    started = time.monotonic()
-    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False, env=env, cwd=ROOT)
-    result.seconds = round(time.monotonic() - started, 1)
-    return result
 
 
 def host_times(output):

@@ -4,24 +4,21 @@ without FACE_REC_CACHE set, as a hand run is. The first run stops on a cast fold
 slug and says that one thing; the host is fit for the re-run, which takes it to serving with
 the machine's cached dlib wheel (nothing compiles)."""
 
-import json
 import os
 import pathlib
 import re
 import shutil
-import subprocess
 import sys
-import time
 
 import requests
 import yaml
 
-ROOT = pathlib.Path(__file__).resolve().parents[3]
 HOST = "face-rec-th3"
 ADDRESS = "172.30.10.13"  # molecule.yml gives it this address
 
-sys.path.insert(0, str(ROOT / "scripts"))
-import demo_cast  # noqa: E402
+# What every scenario's tests share (molecule/face_rec_testing.py).
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
+from face_rec_testing import demo_cast, play  # noqa: E402
 
 
 def write_inventory(folder):
@@ -38,14 +35,8 @@ def write_inventory(folder):
 
 def site(inventory, casts):
     """site.yml as on call runs it: the project's ansible.cfg, no FACE_REC_CACHE."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "MOLECULE_", "FACE_REC_CACHE"))}
-    env.update(ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0",
-               PATH=f"{pathlib.Path(sys.executable).parent}:{env.get('PATH', '')}")
-    command = ["ansible-playbook", "-i", str(inventory), "site.yml", "-e", json.dumps({"faceapp_casts_src": str(casts)})]
-    started = time.monotonic()
-    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800, check=False)
-    result.seconds = round(time.monotonic() - started)
-    return result
+    return play("site.yml", inventory=inventory, extra_vars={"faceapp_casts_src": str(casts)}, timeout=1800,
+                drop_env=("ANSIBLE_", "MOLECULE_", "FACE_REC_CACHE"))
 
 
 def task_output(output, task):
