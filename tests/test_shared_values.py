@@ -22,9 +22,10 @@ ROLES = sorted(path.name for path in (ROOT / "roles").iterdir())
 SHARED = yaml.safe_load((ROOT / "roles/face_rec/defaults/main.yml").read_text())
 # Each shared value and the role variables that must equal it.
 PAIRS = {
-    "face_rec_root": ["faceapp_root", "uwsgi_root", "nginx_app_root"],
+    "face_rec_root": ["faceapp_root", "uwsgi_root", "nginx_app_root", "roll_root"],
     "face_rec_venv": ["dlib_venv", "faceapp_venv", "uwsgi_venv"],
     "face_rec_config_file": ["faceapp_config_file", "uwsgi_config_file"],
+    "face_rec_service": ["uwsgi_service", "roll_service"],
     "face_rec_user": ["faceapp_user", "uwsgi_user"],
     "face_rec_group": ["faceapp_group", "uwsgi_group"],
     "face_rec_app_socket": ["uwsgi_socket", "nginx_uwsgi_socket"],
@@ -38,7 +39,7 @@ PAIRS = {
 }
 # Every shared value changed, as command-line strings (face_rec_venv follows face_rec_root).
 CHANGED = {
-    "face_rec_root": "/srv/fr", "face_rec_config_file": "/etc/fr/settings.toml", "face_rec_user": "fr",
+    "face_rec_root": "/srv/fr", "face_rec_service": "fr-app", "face_rec_config_file": "/etc/fr/settings.toml", "face_rec_user": "fr",
     "face_rec_group": "frg", "face_rec_app_socket": "/run/fr/app.sock", "face_rec_request_timeout_s": "45",
     "face_rec_max_upload_mb": "12", "face_rec_media_max_age_s": "300", "face_rec_nginx_status_port": "8082",
     "face_rec_node_exporter_port": "9101", "face_rec_nginx_exporter_port": "9114", "face_rec_mtail_port": "3904",
