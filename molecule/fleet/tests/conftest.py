@@ -22,18 +22,18 @@ APP_HOSTS = ["face-rec-fleet-a", "face-rec-fleet-b"]
 BALANCER = "face-rec-fleet-lb"
 
 
-def testinfra_host(name):
+def host_by_name(name):
     return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}")
 
 
 @pytest.fixture(scope="session")
 def app_hosts():
-    return {name: testinfra_host(name) for name in APP_HOSTS}
+    return {name: host_by_name(name) for name in APP_HOSTS}
 
 
 @pytest.fixture(scope="session")
 def balancer():
-    return testinfra_host(BALANCER)
+    return host_by_name(BALANCER)
 
 
 def address_of(host):
