@@ -26,18 +26,18 @@ import demo_cast  # noqa: E402
 import steady_load  # noqa: E402
 
 
-def testinfra_host(name):
+def host_by_name(name):
     return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}")
 
 
 @pytest.fixture(scope="session")
 def app_hosts():
-    return {name: testinfra_host(name) for name in APP_HOSTS}
+    return {name: host_by_name(name) for name in APP_HOSTS}
 
 
 @pytest.fixture(scope="session")
 def balancer():
-    return testinfra_host(BALANCER)
+    return host_by_name(BALANCER)
 
 
 def address_of(host):

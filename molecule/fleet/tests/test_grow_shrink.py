@@ -6,7 +6,7 @@ and takes it out of the balancers and Prometheus. No request may fail."""
 import requests
 import yaml
 from conftest import (APP_HOSTS, BALANCER, app_copy, firing, load_figures, play, query, serving_release, steady,
-                      testinfra_host, wait_for)
+                      host_by_name, wait_for)
 
 testinfra_hosts = [f"ansible://{BALANCER}"]
 
@@ -18,7 +18,7 @@ def test_growing_and_shrinking_the_fleet_under_load(host, app_hosts, balancer_ur
     # On call puts the new VM in the inventory's face_rec group, beside the scenario's.
     grown_inventory = tmp_path / "grown.yml"
     grown_inventory.write_text(yaml.safe_dump({"face_rec": {"hosts": {SPARE: {}}}}))
-    spare = testinfra_host(SPARE)
+    spare = host_by_name(SPARE)
     serving = serving_release(app_hosts[APP_HOSTS[0]])
     # app/ as it is now, changed: grow.yml must give the new host the fleet's release, not this.
     changed = app_copy(tmp_path, "app", lambda src: (src / "templates/base.html").write_text(
@@ -40,10 +40,11 @@ def test_growing_and_shrinking_the_fleet_under_load(host, app_hosts, balancer_ur
     assert load.failed == [], load.failed[:5]
 
     # Grown: the fleet's release, its encodings copied (nothing encoded), dlib from the cache.
-    with spare.sudo():
-        assert serving_release(spare) == serving
-        digests = {name: h.check_output(f"sha256sum {ENCODINGS}").split()[0]
-                   for name, h in [*app_hosts.items(), (SPARE, spare)]}
+    assert serving_release(spare) == serving
+    digests = {}
+    for name, app in [*app_hosts.items(), (SPARE, spare)]:
+        with app.sudo():
+            digests[name] = app.check_output(f"sha256sum {ENCODINGS}").split()[0]
     assert len(set(digests.values())) == 1, digests
     encoded = grown.stdout.split("Build the casts' encodings")[1].split("TASK")[0]
     assert "changed:" not in encoded and "ok:" not in encoded, encoded
