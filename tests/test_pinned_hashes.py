@@ -180,7 +180,8 @@ def test_every_pip_command_from_an_index_checks_hashes():
     commands = pip_commands()
     seen = {(path, verb) for path, verb, _ in commands}
     # The scanner reads them all: these are where the installs are today.
-    assert {("roles/faceapp/tasks/install_release.yml", "install"), ("roles/uwsgi/tasks/main.yml", "install"),
+    assert {("roles/faceapp/tasks/install_release.yml", "install"), ("roles/uwsgi/tasks/install.yml", "install"),
+            ("roles/uwsgi/tasks/install.yml", "wheel"),
             ("roles/dlib/tasks/build.yml", "wheel"), ("roles/dlib/tasks/install.yml", "install"),
             ("scripts/bootstrap.sh", "install"), ("scripts/controller-dlib.sh", "wheel"),
             ("scripts/pin-requirements.sh", "install")} <= seen, seen
