@@ -17,6 +17,14 @@ from conftest import (APP_HOSTS, BALANCER, address_of, app_copy, demo_cast_dir, 
 testinfra_hosts = [f"ansible://{BALANCER}"]
 
 
+def test_check_mode_on_the_balancer_is_safe_and_changes_nothing():
+    """site.yml --check --diff where only the fleet runs them: nginx in balancer mode, the
+    exporters and Prometheus on the balancer (the default scenario checks an app host's roles)."""
+    result = play("site.yml", "--check", "--diff", "--limit", BALANCER)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert re.search(rf"{BALANCER}\s*:\s*ok=\d+\s+changed=0\s", result.stdout), result.stdout[-3000:]
+
+
 def test_balancer_spreads_requests_and_keeps_the_client_address(host, app_hosts, balancer_url):
     client = host.check_output("ip route | awk '/default/ {print $3}'")  # the controller, seen from here
     logged = {}
