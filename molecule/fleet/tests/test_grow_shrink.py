@@ -41,6 +41,9 @@ def test_growing_and_shrinking_the_fleet_under_load(host, app_hosts, balancer_ur
 
     # Grown: the fleet's release, its encodings copied (nothing encoded), dlib from the cache.
     assert serving_release(spare) == serving
+    # Its releases as the serving host keeps them, newest first: a rollback goes back alike.
+    releases = "ls -1t /opt/face_rec/releases"
+    assert spare.check_output(releases) == app_hosts[APP_HOSTS[0]].check_output(releases)
     digests = {}
     for name, app in [*app_hosts.items(), (SPARE, spare)]:
         with app.sudo():
