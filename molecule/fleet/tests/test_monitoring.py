@@ -55,7 +55,9 @@ def test_a_frozen_app_host_costs_no_request_and_seconds_at_most(host, app_hosts,
     kernel), frozen with `docker pause` for 30 s, thawed, then for 90 s, under the steady load
     through the balancer: the balancer's timeouts send what the host holds to the other one
     (a match too: it changes nothing), so nothing fails and no answer waits long; the host
-    comes back into rotation by itself, and FaceRecHostDown fires while it is frozen."""
+    comes back into rotation by itself, and FaceRecHostDown fires while it is frozen: status.yml
+    on the monitoring host (the frozen one cannot answer SSH) shows the alert and what the
+    balancer sees."""
     frozen = APP_HOSTS[1]
     fired_after = None
     with steady(balancer_url, photos, seconds=300) as load:
@@ -67,6 +69,7 @@ def test_a_frozen_app_host_costs_no_request_and_seconds_at_most(host, app_hosts,
                 if seconds == 90:
                     wait_for(lambda: ("FaceRecHostDown", frozen) in firing(host), 88, "FaceRecHostDown on the frozen host")
                     fired_after = round(time.monotonic() - paused)
+                    status = play("playbooks/status.yml", "--limit", BALANCER)
                 time.sleep(max(0.0, seconds - (time.monotonic() - paused)))
             finally:
                 subprocess.run(["docker", "unpause", frozen], check=True, capture_output=True)
@@ -79,6 +82,10 @@ def test_a_frozen_app_host_costs_no_request_and_seconds_at_most(host, app_hosts,
     assert not load.failed, load.failed[:5]
     # The balancer's match timeout (6 s) and a retry on the other host, at most.
     assert max(slowest.values()) < 9, slowest
+    assert status.returncode == 0, status.stdout[-3000:]
+    assert f"ALERT firing: FaceRecHostDown on {frozen}" in status.stdout
+    assert f"{APP_HOSTS[0]}: requests per second" in status.stdout
+    assert f"{frozen} " in status.stdout.split("balancer view")[-1] and "unreachable" in status.stdout.split("balancer view")[-1]
     # Back in rotation by itself: it answers its share of requests again.
     app = app_hosts[frozen]
     with app.sudo():
@@ -90,20 +97,20 @@ def test_a_frozen_app_host_costs_no_request_and_seconds_at_most(host, app_hosts,
     wait_for(lambda: ("FaceRecHostDown", frozen) not in firing(host), 60, "the alert resolved")
 
 
-def test_a_stopped_app_host_costs_its_requests_in_flight_fires_its_alert_and_status_shows_it(
-        host, app_hosts, balancer_url, photos, figures):
+def test_a_stopped_app_host_costs_its_requests_in_flight_and_status_shows_it(host, app_hosts, balancer_url, photos,
+                                                                             figures):
     """An app host whose app, nginx and node exporter stop, under the steady load: at most the
-    requests it held fail, FaceRecHostDown fires, status.yml shows the alert, the host's services
-    and what the balancer sees; started again, the alert resolves."""
+    requests it held fail, and status.yml shows its services stopped and the balancer's view
+    (its alert, the same FaceRecHostDown as a frozen host's, is shown above)."""
     stopped_name = APP_HOSTS[1]
     stopped = app_hosts[stopped_name]
     services = "prometheus-node-exporter nginx main.socket main"
-    with steady(balancer_url, photos, seconds=300) as load:
+    with steady(balancer_url, photos, seconds=60) as load:
         time.sleep(5)
         with stopped.sudo():
             stopped.run_expect([0], f"systemctl stop {services}")
         try:
-            wait_for(lambda: ("FaceRecHostDown", stopped_name) in firing(host), 150, "FaceRecHostDown firing")
+            time.sleep(10)
             status = play("playbooks/status.yml")
         finally:
             with stopped.sudo():
@@ -114,12 +121,9 @@ def test_a_stopped_app_host_costs_its_requests_in_flight_fires_its_alert_and_sta
     assert len(load.failed) <= load.clients, load.failed
     out = status.stdout
     assert status.returncode == 0, out[-3000:]
-    assert f"ALERT firing: FaceRecHostDown on {stopped_name}" in out
-    assert f"{APP_HOSTS[0]}: requests per second" in out
     assert "nginx=inactive" in out and "main=inactive" in out
     view = out.split("balancer view")[-1]
     assert stopped_name in view and "unreachable" in view
-    wait_for(lambda: ("FaceRecHostDown", stopped_name) not in firing(host), 60, "the alert resolved")
 
 
 # Tiny files that decode to huge images, made on the sender with the app's own Pillow, and
