@@ -1,5 +1,6 @@
-"""Shared by the default scenario's tests: the host's address, the test photos, the load client
-and a way to converge site.yml again with other variables, as on call would on a live host."""
+"""Shared by the default scenario's tests: the host's address, the test photos, the load client,
+a way to converge site.yml again with other variables, as on call would on a live host, and the
+hosts with the per-client limits lifted."""
 
 import pathlib
 import sys
@@ -25,3 +26,30 @@ def converge(host, *args, tags="nginx", extra_vars=None):
     """site.yml on this host again, with --tags and extra variables; the finished process."""
     return play("site.yml", "--limit", host.backend.get_hostname(), "--tags", tags, *args, extra_vars=extra_vars,
                 timeout=600)
+
+
+def converged(result):
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    return result
+
+
+# The per-client limits lifted, as for a crowd of visitors behind one address:
+# nginx_match_rate_per_s is a variable of nginx.conf, nginx_match_burst one of the site.
+LIFTED = {"nginx_match_rate_per_s": 1000, "nginx_match_burst": 1000, "nginx_page_rate_per_s": 1000,
+          "nginx_page_burst": 1000, "nginx_client_max_in_flight": 1000}
+FIGURES = {}  # per host, printed when the session ends
+
+
+def figures_of(host):
+    return FIGURES.setdefault(host.backend.get_hostname(), {})
+
+
+@pytest.fixture(scope="session")
+def lifted():
+    """Every host with the per-client limits lifted (one site.yml run for all), the role defaults
+    again when the session ends. Only modules that sort after test_stack.py, which checks the
+    default limits, ask for it, so it starts after that one."""
+    converged(play("site.yml", "--tags", "nginx", extra_vars=LIFTED))
+    yield LIFTED
+    converged(play("site.yml", "--tags", "nginx"))
+    print("\nfigures:", FIGURES)
