@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Print the path of a dlib wheel for this controller's Python, building it from source once
-# (about 11 minutes on 2 cores) into $FACE_REC_CACHE/dlib-controller/. The app's tests need
+# (about 7 minutes on 2 cores) into $FACE_REC_CACHE/dlib-controller/. The app's tests need
 # real dlib; they never rebuild it.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -29,7 +29,7 @@ if version not in known:
     sys.exit(f"error: dlib {version} has no sdist sha256 in {path} (known: {', '.join(known)}): add it there")
 print(f"dlib=={version} --hash=sha256:{known[version]}")
 PY
-  log "building dlib $version from source for the controller's tests (about 11 minutes, once)"
+  log "building dlib $version from source for the controller's tests (about 7 minutes, once)"
   # --no-cache-dir, as roles/dlib: pip would take a wheel it cached from another build of the
   # same sdist, whatever that build's CPU baseline.
   CMAKE_TOOLCHAIN_FILE="$work/baseline.cmake" DLIB_NO_GUI_SUPPORT=ON DLIB_USE_CUDA=OFF \
