@@ -85,7 +85,8 @@ def test_a_frozen_app_host_costs_no_request_and_seconds_at_most(host, app_hosts,
     assert status.returncode == 0, status.stdout[-3000:]
     assert f"ALERT firing: FaceRecHostDown on {frozen}" in status.stdout
     assert f"{APP_HOSTS[0]}: requests per second" in status.stdout
-    assert f"{frozen} " in status.stdout.split("balancer view")[-1] and "unreachable" in status.stdout.split("balancer view")[-1]
+    view = status.stdout.split("balancer view")[-1]
+    assert f"{frozen} " in view and "unreachable" in view
     # Back in rotation by itself: it answers its share of requests again.
     app = app_hosts[frozen]
     with app.sudo():
