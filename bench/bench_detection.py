@@ -9,6 +9,10 @@ only saved again as a JPEG (quality 95): the noise any change of boxes lives in.
 
 The extra peak memory of a 12 MP match is measured in a fresh process per setting.
 Run it with OPENBLAS_NUM_THREADS=2 to see what OpenBLAS's helper threads cost.
+
+Then what the process boundary costs: the decode, and the whole match at 8 %, in this process
+(load_photo) and in a decode process under the kernel's limits as the app does it
+(face_rec/decode_process.py), wall-clock medians of --boundary-repeat runs, same photos, same run.
 """
 
 import argparse
@@ -24,6 +28,8 @@ import numpy as np
 from PIL import Image
 
 from face_rec.decode import load_photo
+from face_rec.decode_process import DecodeProcess
+from face_rec.settings import DEFAULTS
 from face_rec.faces import _scale_box, face_encodings, find_faces, load_models
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -70,6 +76,38 @@ def moved(reference, encodings):
     return f"{max(float(np.linalg.norm(a - b)) for a, b in zip(reference, encodings)):.3f}"
 
 
+def wall_ms(function, *args, repeat):
+    """The median wall-clock time of `repeat` calls, in ms."""
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        function(*args)
+        times.append(time.perf_counter() - started)
+    return float(np.median(times)) * 1000
+
+
+def boundary(cases, repeat):
+    """Decode, and a whole match at 8 %, in this process and through a bounded decode process."""
+    decoder = DecodeProcess(DEFAULTS["DECODE_CPU_SECONDS"], DEFAULTS["DECODE_MEMORY_MB"])
+    side = 1000  # detection_limit(8 %)
+    print(f"process boundary (decode limits {DEFAULTS['DECODE_CPU_SECONDS']:g} s, {DEFAULTS['DECODE_MEMORY_MB']} MB), "
+          f"median of {repeat}, wall ms")
+    print(f"{'photo':24} {'decode':>7} {'bounded':>8} {'added':>6} {'match':>7} {'bounded':>8} {'added':>6} {'ratio':>6}")
+    try:
+        for name, data in cases:
+            decoder.load_photo(data, MAX_PIXELS, side)  # the process started and warm
+            plain = wall_ms(load_photo, data, MAX_PIXELS, side, repeat=repeat)
+            bounded = wall_ms(decoder.load_photo, data, MAX_PIXELS, side, repeat=repeat)
+            whole = wall_ms(lambda: face_encodings(*(lambda p, b: (p.pixels, b))(*find_faces(data, MAX_PIXELS, 8.0, 40))),
+                            repeat=repeat)
+            whole_bounded = wall_ms(lambda: face_encodings(*(lambda p, b: (p.pixels, b))(
+                *find_faces(data, MAX_PIXELS, 8.0, 40, decode=decoder.load_photo))), repeat=repeat)
+            print(f"{name:24} {plain:7.1f} {bounded:8.1f} {bounded - plain:6.1f} {whole:7.1f} {whole_bounded:8.1f} "
+                  f"{whole_bounded - whole:6.1f} {whole_bounded / whole:5.2f}x")
+    finally:
+        decoder.close()
+
+
 def peak_memory_mb(setting, photo_path):
     """Extra peak RSS of one 12 MP match in a fresh, warm process: the kernel's high-water mark
     (VmHWM) is reset just before the match. (ru_maxrss would not do: exec keeps the parent's.)"""
@@ -99,10 +137,15 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--percents", type=float, nargs="+", default=[8.0, 6.7, 5.0, 4.0])
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--boundary-repeat", type=int, default=30)
+    parser.add_argument("--boundary-only", action="store_true", help="only the process boundary's cost")
     options = parser.parse_args()
     photos = demo_cast.test_images()
     cases = [(name, (photos / name).read_bytes()) for name in PHOTOS] + [("12 MP phone photo", phone_photo())]
     load_models()
+    if options.boundary_only:
+        boundary(cases, options.boundary_repeat)
+        return
     print(f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}, {os.cpu_count()} cores")
     header = f"{'photo':24} {'baseline ms':>11} " + " ".join(f"{f'{p:g} %: ms, ratio, moved':>26}" for p in
                                                                  options.percents) + "  q95 copy moved"
@@ -121,6 +164,7 @@ def main():
         print("12 MP peak memory, MB over a warm worker: baseline "
               f"{peak_memory_mb('baseline', phone.name):.0f}, "
               + ", ".join(f"{p:g} %: {peak_memory_mb(p, phone.name):.0f}" for p in options.percents))
+    boundary(cases, options.boundary_repeat)
 
 
 if __name__ == "__main__":

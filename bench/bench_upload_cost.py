@@ -8,7 +8,9 @@ Every upload is generated here (nothing is committed) and posted to the match AP
 posts it (multipart), in a fresh process forked from one with the app and dlib's models loaded,
 as uWSGI forks its workers, that has served one match: the answer's status, the CPU seconds of
 the request and its peak memory over that idle worker (the kernel's high-water mark, VmHWM,
-reset just before the request). The bounds
+reset just before the request), each plus what the decode cost in the worker's decode process
+(face_rec/decode_process.py: its CPU and peak over its idle size, as it measured them, or the
+limits themselves when the kernel ended it for them). The bounds
 (BENCHMARKS.md, Upload cost): peak memory at most 250 MB over idle, CPU at most 3x the 12 MP phone photo's, or a
 413 before anything is decoded. tests/app/test_upload_cost.py holds a few of these cases to them.
 """
@@ -104,6 +106,46 @@ def png_chunks(count):
     return data[:33] + chunk * count + data[33:]
 
 
+def _png_chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png_inflating_chunks(kind, count=5_000):
+    """A 64x64 PNG carrying `count` chunks that each inflate to just under 1 MiB (Pillow's
+    per-chunk cap here): ICC profiles (iCCP), or compressed text whose keyword is empty (zTXt,
+    which Pillow then keeps out of its text-memory count). ~5 MB of file, 5 GB of inflation."""
+    data = encode(Image.new("RGB", (64, 64), (1, 2, 3)), "PNG")
+    payload = zlib.compress(bytes(1024 * 1024 - 1), 9)
+    body = b"face\0\0" + payload if kind == b"iCCP" else b"\0\0" + payload
+    return data[:33] + _png_chunk(kind, body) * count + data[33:]
+
+
+def jpeg_restarts(count=4_900_000):
+    """A 64x64 JPEG behind `count` restart markers (FFD0): no length, so a walker that skips them
+    uncounted passes them, and Pillow's marker loop visits each. 9.8 MB."""
+    data = encode(Image.new("RGB", (64, 64), (1, 2, 3)), "JPEG")
+    return data[:2] + b"\xff\xd0" * count + data[2:]
+
+
+def jpeg_second_soi(count=140_000):
+    """A 64x64 JPEG whose header starts again (a second SOI, which has no length: Pillow reads on
+    after it), then `count` quantization tables that Pillow parses one by one in Python."""
+    data = encode(Image.new("RGB", (64, 64), (1, 2, 3)), "JPEG")
+    return data[:2] + b"\xff\xd8" + (b"\xff\xdb\x00\x43\x00" + bytes(range(1, 65))) * count + data[2:]
+
+
+def webp_lossless_noise(alpha=False):
+    """Random pixels as a lossless WebP (or a lossy one whose transparent layer is compressed
+    losslessly, libwebp's default): streams that declare their own decoding tables."""
+    import numpy as np
+    rng = np.random.default_rng(2)
+    image = Image.fromarray(rng.integers(0, 256, (300, 400, 3), dtype=np.uint8))
+    if alpha:
+        image.putalpha(Image.linear_gradient("L").resize(image.size))  # smooth: compressed, not stored
+        return encode(image, "WEBP", quality=80)
+    return encode(image, "WEBP", lossless=True)
+
+
 def phone_photo():
     """The 12 MP phone photo of bench_detection.py: obama3.jpg at 3024x4032, quality 90."""
     return encode(Image.open(demo_cast.test_images() / "obama3.jpg").resize((3024, 4032)), "JPEG", quality=90)
@@ -168,6 +210,19 @@ CASES = {
     "PNG of 750k chunks": ("64x64 behind 9 MB of empty chunks", lambda: png_chunks(750_000)),
     "36 faces": ("6x6 faces of 166 px, all found", lambda: face_grid(6)),
 }
+# Written to disagree with header readers (issue 27): each cost a worker up to 38x a photo's CPU
+# or +350 MB before decode.py walked headers as Pillow does and refused what no photo needs.
+CRAFTED = {
+    "PNG of 5,000 ICC profiles": ("64x64, 5,000 iCCP chunks of ~1 MiB inflated, 5 MB",
+                                  lambda: png_inflating_chunks(b"iCCP")),
+    "PNG of 5,000 unnamed zTXt": ("64x64, 5,000 zTXt chunks of ~1 MiB inflated, empty keywords, 5 MB",
+                                  lambda: png_inflating_chunks(b"zTXt")),
+    "JPEG of 4.9M restarts": ("64x64 behind 9.8 MB of RST markers", jpeg_restarts),
+    "JPEG with a second SOI": ("64x64, SOI again, then 9.7 MB of quantization tables", jpeg_second_soi),
+    "lossless WebP": ("400x300 random pixels, lossless", webp_lossless_noise),
+    "WebP, lossless alpha": ("400x300 random RGBA, lossy colour, lossless alpha", lambda: webp_lossless_noise(True)),
+}
+CASES.update(CRAFTED)
 
 WORKER = """
 import gc, io, json, os, pathlib, sys, time
@@ -199,10 +254,17 @@ for upload in uploads:
             clear.write("5")  # resets VmHWM to the current RSS
         idle = kb("VmRSS")
         started = time.process_time()
+        decoder = app.extensions["face_rec_decoder"]
+        decoder.last_cost = None
         response = client.post("/api/v1/match", data=body, content_type=content_type)
         cpu = time.process_time() - started
-        result = {"status": response.status_code, "cpu_s": cpu, "peak_mb": (kb("VmHWM") - idle) / 1024,
-                  "idle_mb": idle / 1024, "message": (response.json.get("error") or {}).get("message", "")}
+        # The decode's own cost, in its process (the limits themselves when it was ended for them).
+        decode = decoder.last_cost
+        decode_cpu, decode_mb = (decode.cpu_s, decode.peak_mb) if decode else (0.0, 0.0)
+        result = {"status": response.status_code, "cpu_s": cpu + decode_cpu,
+                  "peak_mb": (kb("VmHWM") - idle) / 1024 + decode_mb, "idle_mb": idle / 1024,
+                  "decode_cpu_s": decode_cpu, "decode_mb": decode_mb, "over_limit": bool(decode and decode.over_limit),
+                  "message": (response.json.get("error") or {}).get("message", "")}
         os.write(write, json.dumps(result).encode())
         os._exit(0)
     os.close(write)

@@ -47,10 +47,21 @@ MAX_WEBP_BYTES = 3_000_000  # the same photo at quality 80 is 1-3 MB
 # its scans pass over, summed (the usual 10 scans of a 33 MP 4:2:0 photo: 3.6 million).
 MAX_JPEG_COEFFICIENT_BYTES = 100_000_000
 MAX_JPEG_SCAN_BLOCKS = 6_000_000
-# Parsed by Pillow in Python, one by one: a legitimate photo has tens.
+# What Pillow parses in Python before the pixels, walked here by Pillow's own grammar
+# (JpegImagePlugin's marker loop, PngImagePlugin's chunks). A JPEG: every marker up to the first
+# scan counted (restarts and a second SOI included), then the segments between scans; bytes
+# that are not markers (junk, fill); the bytes before the first scan (Photoshop's resource
+# blocks are walked in Python: 1 MB is ~90,000 steps); quantization tables (each table is a
+# Python loop and a copy of the rest: 4 tables of 129 bytes is all a photo has).
 MAX_JPEG_SEGMENTS = 500
 MAX_JPEG_JUNK_BYTES = 1024
+MAX_JPEG_HEADER_BYTES = 2 * 1024 * 1024
+MAX_JPEG_DQT_BYTES = 4 * 1024
+# A PNG: chunks of the kinds a photo carries; one ICC profile (each is inflated, up to
+# MAX_TEXT_CHUNK below); a few text chunks; a few unknown ancillary ones (read and skipped).
 MAX_PNG_CHUNKS = 5_000
+MAX_PNG_TEXT_CHUNKS = 16
+MAX_PNG_OTHER_CHUNKS = 16
 MAX_WEBP_CHUNKS = 5_000
 # EXIF is parsed in Python too, tag by tag: no more than a JPEG can carry (a 64 KB segment).
 MAX_EXIF_BYTES = 65_535
@@ -212,35 +223,33 @@ def check_cost(kind, data, max_pixels, min_side=None):
 
 
 _SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
+# The markers Pillow's loop knows (JpegImagePlugin.MARKER): these carry a length and a body...
+_WITH_BODY = frozenset(range(0xC0, 0xC8)) | frozenset(range(0xC9, 0xD0)) | frozenset(range(0xDA, 0xF0)) | {0xFE}
+# ...and these stand alone (restarts, SOI, EOI, JPG, JPG0-13): Pillow reads on after each.
+_ALONE = frozenset({0xC8, *range(0xD0, 0xDA), *range(0xF0, 0xFE)})
 # After a scan's entropy-coded data: the next marker (0xFF00 is a stuffed byte, 0xFFD0-D7 restarts).
 _NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 _FILL = re.compile(rb"\xff+")
 
 
 def jpeg_header(data):
-    """The frame's size and components, and the scans that follow, walked up to the first EOI.
+    """The frame's size and components, and the scans that follow, walked up to the first EOI
+    after the first scan: up to that scan exactly as Pillow's marker loop walks it (so what it
+    costs Pillow is what is counted here), after it as libjpeg does.
 
     Returns width, height, scans, scan_blocks (8x8 blocks the scans pass over, summed),
     coefficient_bytes (the buffer a decoder keeps for an image in several scans)."""
-    frame, scans, scan_blocks, segments, junk = None, 0, 0, 0, 0
-    pos = 2
+    frame, first_scan = _jpeg_until_first_scan(data)
+    scans, scan_blocks, segments = 0, 0, 0
+    pos = first_scan
     while pos + 1 < len(data):
         if data[pos] != 0xFF:
             following = data.find(b"\xff", pos)
-            following = len(data) if following < 0 else following
-            junk += following - pos
-            if junk > MAX_JPEG_JUNK_BYTES:
-                raise ImageError("not a valid JPEG: data between its segments")
-            pos = following
+            pos = len(data) if following < 0 else following
             continue
         marker = data[pos + 1]
         if marker in (0xFF, 0x00):
-            # Fill bytes, or a stuffed byte outside a scan: Pillow skips them one at a time.
-            skipped = _FILL.match(data, pos).end() - pos if marker == 0xFF else 2
-            junk += skipped
-            if junk > MAX_JPEG_JUNK_BYTES:
-                raise ImageError("not a valid JPEG: data between its segments")
-            pos += skipped if marker == 0x00 else skipped - 1
+            pos = _FILL.match(data, pos).end() - 1 if marker == 0xFF else pos + 2
             continue
         if marker == 0xD9:
             break
@@ -253,21 +262,71 @@ def jpeg_header(data):
         length = int.from_bytes(data[pos + 2:pos + 4], "big")
         body = data[pos + 4:pos + 2 + length]
         end = pos + 2 + length
-        if marker in _SOF and frame is None:
-            frame = _jpeg_frame(body)
-        elif marker == 0xDA:
-            if frame is None:
-                raise ImageError("not a valid JPEG: a scan before the frame header")
+        if marker == 0xDA:
             scans += 1
             ids = set(body[1:1 + 2 * body[0]:2]) if body else set()
             scan_blocks += sum(blocks for component, blocks in frame["blocks"].items() if component in ids)
             found = _NEXT_MARKER.search(data, end)
             end = found.start() if found else len(data)
         pos = max(end, pos + 2)
-    if frame is None:
-        raise ImageError("not a valid JPEG: no frame header")
     return {"width": frame["width"], "height": frame["height"], "scans": scans, "scan_blocks": scan_blocks,
             "coefficient_bytes": sum(frame["blocks"].values()) * 64 * 2}
+
+
+def _jpeg_until_first_scan(data):
+    """(frame, where the first scan's SOS marker starts), walking the markers one by one as
+    JpegImagePlugin._open does, each of its steps counted: a marker, a junk or fill byte."""
+    frame, markers, junk, dqt_bytes, exif_bytes = None, 0, 0, 0, 0
+    pos = 3  # Pillow reads FF D8 FF, then the byte after that FF is a marker's second byte
+    while pos < len(data):
+        code, pos = data[pos], pos + 1
+        if code == 0x00 or code == 0xFF:
+            # FF00 (a stuffed byte outside a scan) or FFFF (fill): Pillow reads on one byte at a time.
+            junk += 1
+            if junk > MAX_JPEG_JUNK_BYTES:
+                raise ImageError("not a valid JPEG: data between its segments")
+            if code == 0xFF:
+                continue
+        elif code in _ALONE or code in _WITH_BODY:
+            markers += 1
+            if markers > MAX_JPEG_SEGMENTS:
+                raise _too_large(f"the JPEG has more than {MAX_JPEG_SEGMENTS} segments; a photo has tens")
+            if code in _WITH_BODY:
+                start = pos - 2
+                length = int.from_bytes(data[pos:pos + 2], "big")
+                if length < 2 or pos + length > len(data):
+                    break  # cut short: no frame or no scan, below
+                body, pos = data[pos + 2:pos + length], pos + length
+                if pos > MAX_JPEG_HEADER_BYTES:
+                    raise _too_large(f"the JPEG has more than {MAX_JPEG_HEADER_BYTES // 1048576} MB before its "
+                                     "pixels; a photo's metadata is a few KB to a few hundred")
+                if code in _SOF:
+                    if frame is not None:
+                        raise ImageError("not a valid JPEG: two frame headers")
+                    frame = _jpeg_frame(body)
+                elif code == 0xDA:
+                    if frame is None:
+                        raise ImageError("not a valid JPEG: a scan before the frame header")
+                    return frame, start
+                elif code == 0xDB:
+                    dqt_bytes += len(body)
+                    if dqt_bytes > MAX_JPEG_DQT_BYTES:
+                        raise ImageError("not a valid JPEG: more quantization tables than a JPEG has")
+                elif code == 0xE1 and body.startswith(b"Exif\0\0"):
+                    # Pillow joins every EXIF segment into one block, then parses it tag by tag.
+                    exif_bytes += len(body)
+                    if exif_bytes > MAX_EXIF_BYTES:
+                        raise _too_large(f"the JPEG's EXIF blocks are over {MAX_EXIF_BYTES:,} bytes")
+        else:
+            raise ImageError("not a valid JPEG: an unknown marker")
+        # Pillow reads the next byte; up to the next FF, each is junk it skips one by one.
+        following = data.find(b"\xff", pos)
+        following = len(data) if following < 0 else following
+        junk += following - pos
+        if junk > MAX_JPEG_JUNK_BYTES:
+            raise ImageError("not a valid JPEG: data between its segments")
+        pos = following + 1
+    raise ImageError("not a valid JPEG: no frame header" if frame is None else "not a valid JPEG: no scan")
 
 
 def _jpeg_frame(body):
@@ -291,19 +350,26 @@ def _ceil(a, b):
 
 
 _PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+# The chunks a photo carries (PNG 3rd edition), each read by Pillow at most at a small cost;
+# a text chunk or ICC profile is inflated (up to PngImagePlugin.MAX_TEXT_CHUNK), so they are few.
+_PNG_KNOWN = frozenset({b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"cHRM", b"gAMA", b"iCCP", b"sBIT", b"sRGB",
+                        b"cICP", b"mDCV", b"cLLI", b"eXIf", b"bKGD", b"hIST", b"pHYs", b"sPLT", b"tIME"})
+_PNG_TEXT = frozenset({b"tEXt", b"zTXt", b"iTXt"})
+_PNG_ANIMATION = frozenset({b"acTL", b"fcTL", b"fdAT"})
 
 
 def png_header(data):
-    """The size and pixel format from IHDR, once the chunks were counted (Pillow reads each in
-    Python). Returns width, height, bits_per_pixel, data_bytes (what is inflated: rows and
-    their filter bytes)."""
+    """The size and pixel format from IHDR, once every chunk was checked: only the kinds a photo
+    carries, one ICC profile, one EXIF block, a few text and unknown ancillary chunks (Pillow
+    reads each in Python, and inflates ICC profiles and compressed text). Returns width, height,
+    bits_per_pixel, data_bytes (what is inflated: rows and their filter bytes)."""
     if data[12:16] != b"IHDR" or len(data) < 29:
         raise ImageError("not a valid PNG: no header")
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     bit_depth, color_type = data[24], data[25]
     if color_type not in _PNG_CHANNELS or bit_depth not in (1, 2, 4, 8, 16):
         raise ImageError("not a valid PNG: an unknown pixel format")
-    chunks, pos = 0, 8
+    chunks, seen, pos = 0, {}, 8
     while pos + 8 <= len(data):
         chunks += 1
         if chunks > MAX_PNG_CHUNKS:
@@ -311,6 +377,18 @@ def png_header(data):
         kind, length = data[pos + 4:pos + 8], int.from_bytes(data[pos:pos + 4], "big")
         if kind == b"IEND":
             break
+        group = kind if kind in _PNG_KNOWN else b"text" if kind in _PNG_TEXT else b"other"
+        seen[group] = seen.get(group, 0) + 1
+        if kind in _PNG_ANIMATION:
+            raise ImageError("an animated PNG is not accepted: send a photo", status=415)
+        if group == b"other" and not kind[:1].islower():
+            raise ImageError(f"not a valid PNG: an unknown critical chunk {kind!r}")
+        if kind in (b"IHDR", b"iCCP", b"eXIf", b"PLTE") and seen[kind] > 1:
+            raise ImageError(f"not a valid PNG: more than one {kind.decode()} chunk")
+        if group == b"text" and seen[group] > MAX_PNG_TEXT_CHUNKS:
+            raise _too_large(f"the PNG has more than {MAX_PNG_TEXT_CHUNKS} text chunks")
+        if group == b"other" and seen[group] > MAX_PNG_OTHER_CHUNKS:
+            raise _too_large(f"the PNG has more than {MAX_PNG_OTHER_CHUNKS} chunks of kinds a photo does not use")
         if kind == b"eXIf" and length > MAX_EXIF_BYTES:
             raise _too_large(f"the PNG's EXIF block is {length:,} bytes; at most {MAX_EXIF_BYTES:,} are accepted")
         pos += 12 + length
@@ -319,16 +397,29 @@ def png_header(data):
             "data_bytes": height * (1 + (width * bits + 7) // 8)}
 
 
+NOT_A_PHOTO_WEBP = "send a photo as a lossy WebP, a JPEG or a PNG"
+
+
 def webp_header(data):
-    """The canvas size from the first chunk (VP8X, or a still image's VP8 or VP8L), once the
-    chunks were counted and the EXIF block's size checked."""
+    """The canvas size from the first chunk (VP8X, or a still image's VP8), once the chunks were
+    counted and the EXIF block's size checked. Lossless WebP (VP8L), lossless alpha planes and
+    animations are refused: no camera makes them, and a lossless stream declares its own
+    decoding tables (65,536 Huffman groups cost libwebp 550 MB) where a PNG's cost follows its
+    size. A lossy photo with a transparent layer is not a photo either: send it as a PNG."""
     chunks, pos = 0, 12
     while pos + 8 <= len(data):
         chunks += 1
         if chunks > MAX_WEBP_CHUNKS:
             raise _too_large(f"the WebP has more than {MAX_WEBP_CHUNKS:,} chunks")
-        length = int.from_bytes(data[pos + 4:pos + 8], "little")
-        if data[pos:pos + 4] == b"EXIF" and length > MAX_EXIF_BYTES:
+        kind, length = data[pos:pos + 4], int.from_bytes(data[pos + 4:pos + 8], "little")
+        if kind == b"VP8L":
+            raise ImageError(f"a lossless WebP is not accepted: {NOT_A_PHOTO_WEBP}", status=415)
+        if kind == b"ALPH" and len(data) > pos + 8 and data[pos + 8] & 0x03:
+            raise ImageError(f"a WebP with a compressed transparent layer is not accepted: {NOT_A_PHOTO_WEBP}",
+                             status=415)
+        if kind in (b"ANIM", b"ANMF"):
+            raise ImageError(f"an animated WebP is not accepted: {NOT_A_PHOTO_WEBP}", status=415)
+        if kind == b"EXIF" and length > MAX_EXIF_BYTES:
             raise _too_large(f"the WebP's EXIF block is {length:,} bytes; at most {MAX_EXIF_BYTES:,} are accepted")
         pos += 8 + length + (length & 1)
     chunk = data[12:16]
@@ -337,9 +428,6 @@ def webp_header(data):
     if chunk == b"VP8 " and len(data) >= 30 and data[23:26] == b"\x9d\x01\x2a":
         return {"width": int.from_bytes(data[26:28], "little") & 0x3FFF,
                 "height": int.from_bytes(data[28:30], "little") & 0x3FFF}
-    if chunk == b"VP8L" and len(data) >= 25 and data[20] == 0x2F:
-        bits = int.from_bytes(data[21:25], "little")
-        return {"width": (bits & 0x3FFF) + 1, "height": ((bits >> 14) & 0x3FFF) + 1}
     raise ImageError("not a valid WebP: no image header")
 
 

@@ -57,11 +57,12 @@ def face_locations(image, min_face_percent, min_face_pixels):
     return [_scale_box(box, 1.0 / scale, width, height) for box in boxes]
 
 
-def find_faces(data, max_pixels, min_face_percent, min_face_pixels):
+def find_faces(data, max_pixels, min_face_percent, min_face_pixels, decode=load_photo):
     """(photo, face boxes) of an uploaded photo's bytes: decoded no larger than detection needs,
     then detected. The boxes are in photo.pixels (photo.photo_box gives them in the photo's own
-    pixels). Raises ImageError for what load_photo refuses."""
-    photo = load_photo(data, max_pixels, min_side=detection_limit(min_face_percent))
+    pixels). Raises ImageError for what load_photo refuses. decode: load_photo, in this process
+    (cast photos), or a DecodeProcess's (uploads)."""
+    photo = decode(data, max_pixels, min_side=detection_limit(min_face_percent))
     return photo, face_locations(photo.pixels, min_face_percent, min_face_pixels)
 
 

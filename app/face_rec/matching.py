@@ -11,6 +11,7 @@ from flask import abort, current_app, request
 from PIL import Image, ImageDraw
 
 from face_rec.decode import ImageError
+from face_rec.decode_process import DecodeProcess
 from face_rec.face_compare import similarity
 from face_rec.faces import face_encodings, find_faces
 from face_rec.gallery import current_snapshot
@@ -78,6 +79,16 @@ def _describe_type(mimetype):
     return "this Content-Type"
 
 
+def upload_decoder():
+    """This app's DecodeProcess: uploads are decoded there, under the kernel's limits."""
+    app = current_app._get_current_object()
+    decoder = app.extensions.get("face_rec_decoder")
+    if decoder is None:
+        decoder = app.extensions["face_rec_decoder"] = DecodeProcess(app.config["DECODE_CPU_SECONDS"],
+                                                                      app.config["DECODE_MEMORY_MB"])
+    return decoder
+
+
 def match_photo(data, cast, k):
     """Find the faces in the photo and each one's k closest members: the largest MAX_FACES of
     them when there are more (each face's encoding costs ~30 ms of CPU). Returns (photo,
@@ -86,7 +97,7 @@ def match_photo(data, cast, k):
     started = time.perf_counter()
     try:
         photo, boxes = find_faces(data, config["MAX_IMAGE_PIXELS"], config["MIN_FACE_PERCENT"],
-                                  config["MIN_FACE_PIXELS"])
+                                  config["MIN_FACE_PIXELS"], decode=upload_decoder().load_photo)
     except ImageError as error:
         abort(error.status, description=str(error))
     if not boxes:

@@ -17,6 +17,12 @@ DEFAULTS = {
     "MIN_FACE_PIXELS": 40,
     # Anything above this many pixels is refused before it is decoded.
     "MAX_IMAGE_PIXELS": 40_000_000,
+    # What decoding one upload may cost, enforced by the kernel on the process that decodes it
+    # (face_rec/decode_process.py): CPU seconds, and memory over that process's idle size.
+    # 3x and +250 MB of what a 12 MP phone photo's whole match costs (BENCHMARKS.md, Upload cost);
+    # beyond either, 413.
+    "DECODE_CPU_SECONDS": 0.9,
+    "DECODE_MEMORY_MB": 250,
     # Faces matched per photo, the largest first: each one's encoding costs ~30 ms of CPU, so a
     # crowd of 36 faces costs 2x a 12 MP portrait instead of 5x (bench_upload_cost.py).
     "MAX_FACES": 12,
