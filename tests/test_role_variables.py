@@ -68,6 +68,7 @@ def check_nginx_tls(templates, facts):
     assert "client_max_body_size 20k;" in site and "no request body over 20 KB" in conf
     assert "zone=pages:10m rate=21r/s;" in conf and "limit_req zone=pages burst=101 nodelay;" in site
     assert site.count("limit_conn per_client 33;") == 2  # the HTTPS server and its match location
+    assert site.count("limit_conn matches_per_client 3;") == 1
     assert "ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" in site
     assert "limit_req zone=match burst=7 nodelay;" in site
     assert "uwsgi_read_timeout 61s;" in site
@@ -172,6 +173,8 @@ def check_faceapp(templates, facts):
         "min_face_pixels": (30, int),
         "top_k": (4, int),
         "tolerance": (0.5, float),
+        "decode_cpu_seconds": (2.0, float),  # "2" is a float option too
+        "decode_memory_mb": (300, int),
     }
 
 
@@ -212,7 +215,7 @@ CASES = [
         "nginx_match_burst": "7", "nginx_busy_retry_after_s": "4", "nginx_uwsgi_read_timeout_s": "61",
         "nginx_worker_connections": "900", "nginx_hsts_max_age_s": "600", "nginx_status_port": "8082",
         "nginx_apt_lock_timeout_s": "300", "nginx_other_max_body_kb": "20", "nginx_page_rate_per_s": "21",
-        "nginx_page_burst": "101", "nginx_client_max_in_flight": "33",
+        "nginx_page_burst": "101", "nginx_client_max_in_flight": "33", "nginx_client_max_matches_in_flight": "3",
     }, facts=("nginx_match_in_flight",), check=check_nginx_tls),
     Case("nginx-plain", "nginx", {
         "nginx_tls": "false", "nginx_match_max_in_flight": "0", "nginx_match_in_flight_per_worker": "4",
@@ -251,7 +254,7 @@ CASES = [
     Case("faceapp", "faceapp", {
         "faceapp_max_upload_mb": "12", "faceapp_min_face_percent": "5", "faceapp_min_face_pixels": "30",
         "faceapp_top_k": "4", "faceapp_tolerance": "0.5", "faceapp_keep_releases": "2",
-        "faceapp_apt_lock_timeout_s": "300",
+        "faceapp_apt_lock_timeout_s": "300", "faceapp_decode_cpu_seconds": "2", "faceapp_decode_memory_mb": "300",
     }, check=check_faceapp),
     Case("exporters", "exporters", {
         "exporters_node_port": "9101", "exporters_nginx_port": "9114", "exporters_mtail_port": "3904",

@@ -36,7 +36,8 @@ def converged(result):
 # The per-client limits lifted, as for a crowd of visitors behind one address:
 # nginx_match_rate_per_s is a variable of nginx.conf, nginx_match_burst one of the site.
 LIFTED = {"nginx_match_rate_per_s": 1000, "nginx_match_burst": 1000, "nginx_page_rate_per_s": 1000,
-          "nginx_page_burst": 1000, "nginx_client_max_in_flight": 1000}
+          "nginx_page_burst": 1000, "nginx_client_max_in_flight": 1000,
+          "nginx_client_max_matches_in_flight": 1000}
 FIGURES = {}  # per host, printed when the session ends
 
 

@@ -2,6 +2,7 @@
 
 import concurrent.futures
 import os
+import socket
 import subprocess
 import time
 
@@ -114,6 +115,40 @@ def test_burst_gets_429_with_retry_after(base_url):
     limited = next(a for a in answers if a.status_code == 429)
     assert limited.headers["Retry-After"] == "1" and limited.json()["error"]["status"] == 429
     assert "Retry-After" not in next(a for a in answers if a.status_code == 415).headers
+
+
+def test_a_client_sending_uploads_slowly_holds_two_match_slots_and_no_more(host, address, base_url):
+    """One client opens six match uploads of 1 MB and sends them at a trickle: nginx counts a
+    match from its first byte, so each would hold one of the host's six match slots
+    (nginx_match_in_flight) for as long as it trickles. Two are let in (the per-client limit),
+    four get 503 at once; meanwhile another client (the host itself, from its own address)
+    gets every match served. Default limits (this module runs before any test lifts them)."""
+    time.sleep(3)  # the burst above has emptied this client's match bucket: 2 a second refill it
+    slow = []
+    try:
+        for _ in range(6):
+            connection = socket.create_connection((address, 80), timeout=10)
+            connection.sendall(b"POST /api/v1/match?cast=presidents HTTP/1.1\r\nHost: x\r\n"
+                               b"Content-Type: image/jpeg\r\nContent-Length: 1000000\r\n\r\n\xff\xd8\xff")
+            slow.append(connection)
+            time.sleep(0.1)
+        time.sleep(1)
+        refused = []
+        for connection in slow:
+            connection.setblocking(False)
+            try:
+                refused.append(connection.recv(4096))
+            except BlockingIOError:
+                pass  # still sending: it holds a slot
+        assert len(refused) == 4 and all(b" 503 " in answer.split(b"\r\n")[0] for answer in refused), refused
+        other = host.run(f"photo=$(mktemp) && curl -sf -o $photo {base_url}/media/presidents/obama/obama.jpg && "
+                         "for i in 1 2 3 4 5; do curl -s -o /dev/null -w '%{http_code} ' --data-binary @$photo "
+                         f"-H 'Content-Type: image/jpeg' '{base_url}/api/v1/match?cast=presidents'; sleep 0.5; done; "
+                         "rm -f $photo")
+        assert other.stdout.split() == ["200"] * 5, other.stdout + other.stderr
+    finally:
+        for connection in slow:
+            connection.close()
 
 
 def test_app_comes_back_after_a_reboot_without_ansible(host, base_url):
