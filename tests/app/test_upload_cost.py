@@ -31,3 +31,16 @@ def test_every_upload_within_the_limit_costs_a_bounded_amount_or_gets_413(built_
                 f"{name} over the bound:\n{table}"
     assert all(results[name]["status"] == 413 for name in CASES if "40 MP" in name), table
     assert results["36 faces"]["status"] == 200
+
+
+def test_files_written_to_disagree_with_the_header_readers_are_refused_at_a_fraction_of_a_photo(built_gallery):
+    """The crafted kinds of issue 27 (up to 38x a photo's CPU and +350 MB before): refused, with
+    the reason, for a small fraction of the phone photo's cost."""
+    results = bench.measure_cases(["phone 12 MP", *bench.CRAFTED], gallery=built_gallery)
+    phone = results["phone 12 MP"]
+    table = "\n".join(f"{name}: {r['status']} {r['message']}, {r['cpu_s'] * 1000:.0f} ms, +{r['peak_mb']:.0f} MB"
+                      for name, r in results.items())
+    for name in bench.CRAFTED:
+        r = results[name]
+        assert r["status"] in (400, 413, 415) and r["message"], table
+        assert r["cpu_s"] <= 0.25 * phone["cpu_s"] and r["peak_mb"] <= 50, f"{name} costs too much:\n{table}"
