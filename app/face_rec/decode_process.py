@@ -100,6 +100,8 @@ class DecodeProcess:
                     from None
             status, flags, width, height, scale, rows, columns, cpu_us, peak_kb, message_size = reply
             self.last_cost = DecodeCost(cpu_us / 1e6, peak_kb / 1024, over_limit=bool(flags & OVER_LIMIT))
+            if flags & OVER_LIMIT:
+                log.warning("a decode went over its memory limit (%d MB): 413", self.memory_mb)
             if status:
                 message = _read(process.stdout, message_size).decode()
             else:
