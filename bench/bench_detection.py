@@ -56,8 +56,8 @@ def baseline_match(data):
     return face_encodings(image, boxes)
 
 
-def match(data, percent):
-    photo, boxes = find_faces(data, MAX_PIXELS, percent, 40)
+def match(data, percent, decode=load_photo):
+    photo, boxes = find_faces(data, MAX_PIXELS, percent, 40, decode=decode)
     return face_encodings(photo.pixels, boxes)
 
 
@@ -98,10 +98,8 @@ def boundary(cases, repeat):
             decoder.load_photo(data, MAX_PIXELS, side)  # the process started and warm
             plain = wall_ms(load_photo, data, MAX_PIXELS, side, repeat=repeat)
             bounded = wall_ms(decoder.load_photo, data, MAX_PIXELS, side, repeat=repeat)
-            whole = wall_ms(lambda: face_encodings(*(lambda p, b: (p.pixels, b))(*find_faces(data, MAX_PIXELS, 8.0, 40))),
-                            repeat=repeat)
-            whole_bounded = wall_ms(lambda: face_encodings(*(lambda p, b: (p.pixels, b))(
-                *find_faces(data, MAX_PIXELS, 8.0, 40, decode=decoder.load_photo))), repeat=repeat)
+            whole = wall_ms(match, data, 8.0, repeat=repeat)
+            whole_bounded = wall_ms(match, data, 8.0, decoder.load_photo, repeat=repeat)
             print(f"{name:24} {plain:7.1f} {bounded:8.1f} {bounded - plain:6.1f} {whole:7.1f} {whole_bounded:8.1f} "
                   f"{whole_bounded - whole:6.1f} {whole_bounded / whole:5.2f}x")
     finally:

@@ -17,7 +17,6 @@ runs a short seeded run in make test; BENCHMARKS.md has a longer one's figures.
 """
 
 import io
-import os
 import pathlib
 import struct
 import sys
