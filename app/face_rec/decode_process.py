@@ -32,6 +32,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 
 import numpy as np
 
@@ -173,10 +174,8 @@ def _start(memory_mb):
     # -I: no user site, no PYTHON* variables, no script folder; the app's own folder is named.
     library = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     boot = "import sys; sys.path.insert(0, sys.argv[1]); from face_rec.decode_process import serve; serve(int(sys.argv[2]))"
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "OPENBLAS_NUM_THREADS": "1",
-           # Large buffers straight from mmap and back to the kernel when freed, so the
-           # process does not grow from one upload to the next.
-           "MALLOC_ARENA_MAX": "1"}
+    # One malloc arena: the process has one thread, and RLIMIT_AS counts every arena reserved.
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "OPENBLAS_NUM_THREADS": "1", "MALLOC_ARENA_MAX": "1"}
     process = subprocess.Popen([python_executable(), "-I", "-c", boot, library, str(memory_mb)], stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, env=env, close_fds=True, bufsize=0)
     for pipe in (process.stdin, process.stdout):
@@ -227,6 +226,10 @@ def serve(memory_mb):
             status, photo, pixels = 413, None, None
             message = TOO_COSTLY.format(cpu=cpu_us / 1e6, memory=memory_mb).encode()
             retiring = over_limit = True
+        except Exception:  # a bug of ours, not the photo's cost: said as such, and the process replaced
+            traceback.print_exc()
+            status, message, photo, pixels = 400, b"the image cannot be read", None, None
+            retiring = True
         finally:
             signal.setitimer(signal.ITIMER_PROF, 0)
         cpu = time.process_time() - started
@@ -234,11 +237,10 @@ def serve(memory_mb):
         del data
         # malloc keeps what an upload freed for the next one (faster), unless that is a lot:
         # then it goes back to the kernel, and a process that still holds too much is replaced.
-        held = _status_kb("VmRSS") - idle_rss - (pixels.nbytes // 1024 if pixels is not None else 0)
-        if held > MAX_IDLE_GROWTH_KB:
+        result_kb = pixels.nbytes // 1024 if pixels is not None else 0
+        if _status_kb("VmRSS") - idle_rss - result_kb > MAX_IDLE_GROWTH_KB:
             trim()
-            held = _status_kb("VmRSS") - idle_rss - (pixels.nbytes // 1024 if pixels is not None else 0)
-        retiring = retiring or held > MAX_IDLE_GROWTH_KB
+            retiring = retiring or _status_kb("VmRSS") - idle_rss - result_kb > MAX_IDLE_GROWTH_KB
         shape = pixels.shape if pixels is not None else (0, 0, 3)
         header = REPLY.pack(status, RETIRING * retiring | OVER_LIMIT * over_limit, photo.width if photo else 0,
                             photo.height if photo else 0, photo.scale if photo else 0, shape[0], shape[1],
