@@ -69,6 +69,7 @@ def check_nginx_tls(templates, facts):
     assert "zone=pages:10m rate=21r/s;" in conf and "limit_req zone=pages burst=101 nodelay;" in site
     assert site.count("limit_conn per_client 33;") == 2  # the HTTPS server and its match location
     assert site.count("limit_conn matches_per_client 3;") == 1
+    assert site.count("uwsgi_read_timeout 4s;") == 2  # /healthz on plain HTTP and on HTTPS
     assert "ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" in site
     assert "limit_req zone=match burst=7 nodelay;" in site
     assert "uwsgi_read_timeout 61s;" in site
@@ -216,6 +217,7 @@ CASES = [
         "nginx_worker_connections": "900", "nginx_hsts_max_age_s": "600", "nginx_status_port": "8082",
         "nginx_apt_lock_timeout_s": "300", "nginx_other_max_body_kb": "20", "nginx_page_rate_per_s": "21",
         "nginx_page_burst": "101", "nginx_client_max_in_flight": "33", "nginx_client_max_matches_in_flight": "3",
+        "nginx_healthz_busy_after_s": "4",
     }, facts=("nginx_match_in_flight",), check=check_nginx_tls),
     Case("nginx-plain", "nginx", {
         "nginx_tls": "false", "nginx_match_max_in_flight": "0", "nginx_match_in_flight_per_worker": "4",

@@ -2,6 +2,7 @@
 above capacity shed early and clearly (the per-client limits lifted, as for visitors behind one
 address)."""
 
+import threading
 import time
 
 import pytest
@@ -84,8 +85,20 @@ def test_overload_is_shed_early_and_clearly(host, base_url, photos, lifted):
     crowd = steady_load.SteadyLoad(base_url, clients=100, seconds=30, max_requests=3000, timeout=60,
                                    photo=photos / "obama2.jpg", cast="presidents", kinds=["match"],
                                    honor_retry_after=True)
+    checks, finished = [], threading.Event()  # a balancer's health check meanwhile: (status, body, seconds)
+
+    def check_health():
+        while not finished.is_set():
+            started = time.monotonic()
+            answer = requests.get(base_url + "/healthz", timeout=10)
+            checks.append((answer.status_code, answer.json().get("status"), time.monotonic() - started))
+            time.sleep(0.5)
     with crowd:
+        checker = threading.Thread(target=check_health)
+        checker.start()
         crowd.wait()
+        finished.set()
+        checker.join()
     statuses = crowd.statuses()
     refused = [a for a in crowd.answers if a.status == 503]
     figures = {"clients": 100, "requests": len(crowd.answers), "statuses": statuses,
@@ -99,3 +112,10 @@ def test_overload_is_shed_early_and_clearly(host, base_url, photos, lifted):
     assert '"status": 503' in refused[0].body
     assert crowd.percentile(0.99) <= 10
     assert requests.get(base_url + "/healthz", timeout=5).status_code == 200
+    # /healthz waits behind the matches at most nginx_healthz_busy_after_s (2 s), then says busy:
+    # a health check never fails on a host that is only busy.
+    figures["health checks: ok, busy, slowest s"] = [sum(c[1] == "ok" for c in checks),
+                                                     sum(c[1] == "busy" for c in checks),
+                                                     round(max(c[2] for c in checks), 2)]
+    assert checks and all(status == 200 and body in ("ok", "busy") for status, body, _ in checks), checks
+    assert max(seconds for _, _, seconds in checks) < 3, checks
