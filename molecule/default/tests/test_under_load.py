@@ -119,3 +119,21 @@ def test_overload_is_shed_early_and_clearly(host, base_url, photos, lifted):
                                                      round(max(c[2] for c in checks), 2)]
     assert checks and all(status == 200 and body in ("ok", "busy") for status, body, _ in checks), checks
     assert max(seconds for _, _, seconds in checks) < 3, checks
+
+
+def test_health_checks_call_a_host_whose_app_is_stuck_busy_not_down(host, base_url):
+    """Every process of the app stopped (SIGSTOP, as when its workers are all deep in matches):
+    /healthz waits nginx_healthz_busy_after_s (2 s) and answers 200 {"status": "busy"}, so a
+    balancer's health check keeps the host; once the app runs again, {"status": "ok"}."""
+    with host.sudo():
+        host.run_expect([0], "systemctl kill --signal=SIGSTOP main.service")
+    try:
+        started = time.monotonic()
+        answer = requests.get(base_url + "/healthz", timeout=10)
+        seconds = time.monotonic() - started
+    finally:
+        with host.sudo():
+            host.run_expect([0], "systemctl kill --signal=SIGCONT main.service")
+    assert answer.status_code == 200 and answer.json() == {"status": "busy"}, answer.text
+    assert 1.5 <= seconds < 3, seconds
+    assert requests.get(base_url + "/healthz", timeout=10).json()["status"] == "ok"
