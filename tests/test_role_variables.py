@@ -69,10 +69,12 @@ def check_nginx_tls(templates, facts):
     assert "zone=pages:10m rate=21r/s;" in conf and "limit_req zone=pages burst=101 nodelay;" in site
     assert site.count("limit_conn per_client 33;") == 2  # the HTTPS server and its match location
     assert site.count("limit_conn matches_per_client 3;") == 1
-    assert site.count("uwsgi_read_timeout 4s;") == 2  # /healthz on plain HTTP and on HTTPS
+    # Busy after 3 s: /healthz on plain HTTP and on HTTPS, /metrics, the pages; a match after 5 s,
+    # which the app is told.
+    assert site.count("uwsgi_read_timeout 3s;") == 4 and site.count("uwsgi_send_timeout 3s;") == 4
+    assert site.count("uwsgi_read_timeout 5s;") == 1 and "uwsgi_param FACE_REC_ANSWER_WITHIN_S 5;" in site
     assert "ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" in site
     assert "limit_req zone=match burst=7 nodelay;" in site
-    assert "uwsgi_read_timeout 61s;" in site
     assert "listen 127.0.0.1:8082;" in site
     assert "worker_connections 900;" in conf
     assert "rate=3r/s;" in conf
@@ -89,6 +91,13 @@ def check_nginx_plain(templates, facts):
     assert "listen 80 default_server;" in site
     # The spec takes 1e3 as an int; nginx would not.
     assert "worker_connections 1000;" in conf
+
+
+def check_nginx_balancer_derived(templates, facts):
+    # The balancer waits 2 s past what an app host's nginx waits before it answers busy.
+    site = site_of(templates, balancer=True)
+    assert "proxy_read_timeout 5s;" in site and "proxy_send_timeout 5s;" in site
+    assert "proxy_read_timeout 7s;" in site and "proxy_send_timeout 7s;" in site
 
 
 def check_nginx_workers(templates, facts):
@@ -213,11 +222,11 @@ CASES = [
     Case("nginx-tls", "nginx", {
         "nginx_tls": "true", "nginx_tls_port": "8443", "nginx_match_max_in_flight": "1000",
         "nginx_listen_port": "8080", "nginx_client_max_body_size_mb": "12", "nginx_match_rate_per_s": "3",
-        "nginx_match_burst": "7", "nginx_busy_retry_after_s": "4", "nginx_uwsgi_read_timeout_s": "61",
+        "nginx_match_burst": "7", "nginx_busy_retry_after_s": "4", "nginx_match_busy_after_s": "5",
         "nginx_worker_connections": "900", "nginx_hsts_max_age_s": "600", "nginx_status_port": "8082",
         "nginx_apt_lock_timeout_s": "300", "nginx_other_max_body_kb": "20", "nginx_page_rate_per_s": "21",
         "nginx_page_burst": "101", "nginx_client_max_in_flight": "33", "nginx_client_max_matches_in_flight": "3",
-        "nginx_healthz_busy_after_s": "4",
+        "nginx_page_busy_after_s": "3",
     }, facts=("nginx_match_in_flight",), check=check_nginx_tls),
     Case("nginx-plain", "nginx", {
         "nginx_tls": "false", "nginx_match_max_in_flight": "0", "nginx_match_in_flight_per_worker": "4",
@@ -233,8 +242,9 @@ CASES = [
         "nginx_tls": "true", "nginx_tls_port": "443", "nginx_upstream_port": "81", "nginx_upstream_keepalive": "17",
         "nginx_upstream_connect_timeout_s": "4", "nginx_upstream_max_fails": "3", "nginx_upstream_fail_timeout_s": "11",
         "nginx_upstream_page_timeout_s": "4", "nginx_upstream_match_timeout_s": "7", "nginx_upstream_next_timeout_s": "16",
-        "nginx_uwsgi_read_timeout_s": "61",
     }, data={"nginx_upstreams": UPSTREAMS}, check=check_nginx_balancer),
+    Case("nginx-balancer-derived", "nginx", {"nginx_page_busy_after_s": "3", "nginx_match_busy_after_s": "5"},
+         data={"nginx_upstreams": UPSTREAMS}, check=check_nginx_balancer_derived),
     Case("uwsgi-derived", "uwsgi", {
         "uwsgi_processes": "0", "uwsgi_harakiri_s": "45", "uwsgi_max_requests": "500", "uwsgi_listen_backlog": "100",
         "uwsgi_apt_lock_timeout_s": "300", "uwsgi_post_buffering_mb": "12", "uwsgi_reload_on_rss_mb": "500",

@@ -29,7 +29,7 @@ PAIRS = {
     "face_rec_user": ["faceapp_user", "uwsgi_user"],
     "face_rec_group": ["faceapp_group", "uwsgi_group"],
     "face_rec_app_socket": ["uwsgi_socket", "nginx_uwsgi_socket"],
-    "face_rec_request_timeout_s": ["uwsgi_harakiri_s", "nginx_uwsgi_read_timeout_s"],
+    "face_rec_request_timeout_s": ["uwsgi_harakiri_s"],
     "face_rec_max_upload_mb": ["faceapp_max_upload_mb", "nginx_client_max_body_size_mb", "uwsgi_post_buffering_mb"],
     "face_rec_media_max_age_s": ["nginx_media_max_age_s"],
     "face_rec_nginx_status_port": ["nginx_status_port", "exporters_nginx_status_url"],

@@ -4,10 +4,11 @@ each face's closest cast members, draw the result."""
 import base64
 import dataclasses
 import io
+import logging
 import re
 import time
 
-from flask import abort, current_app, request
+from flask import Response, abort, current_app, request
 from PIL import Image, ImageDraw
 
 from face_rec.decode import ImageError
@@ -16,7 +17,9 @@ from face_rec.face_compare import similarity
 from face_rec.faces import face_encodings, find_faces
 from face_rec.gallery import current_snapshot
 from face_rec.media_urls import face_url, member_photo_url
-from face_rec.metrics import observe_match
+from face_rec.metrics import observe_match, observe_skipped_match
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -89,10 +92,29 @@ def upload_decoder():
     return decoder
 
 
+def skip_if_nginx_gave_up():
+    """nginx answers a match busy once it has waited FACE_REC_ANSWER_WITHIN_S for it since
+    FACE_REC_PASSED_AT (roles/nginx's match location). A match that waited that long in uWSGI's
+    queue has no one left to read its answer: it is not worked on, or a crowd would keep every
+    worker on answers no one reads. 499 (nginx's code for a request whose client has gone)
+    keeps it apart from the app's errors in the metrics; no one receives it."""
+    try:
+        passed_at = float(request.environ["FACE_REC_PASSED_AT"])
+        within = float(request.environ["FACE_REC_ANSWER_WITHIN_S"])
+    except (KeyError, ValueError):
+        return  # not behind our nginx (tests, flask run)
+    waited = time.time() - passed_at
+    if waited >= within:
+        log.warning("skipped a match nginx had answered busy: it waited %.1f s for a worker", waited)
+        observe_skipped_match()
+        abort(Response(status=499))
+
+
 def match_photo(data, cast, k):
     """Find the faces in the photo and each one's k closest members: the largest MAX_FACES of
     them when there are more (each face's encoding costs ~30 ms of CPU). Returns (photo,
     [FaceResult], the number of faces found)."""
+    skip_if_nginx_gave_up()
     config = current_app.config
     started = time.perf_counter()
     try:

@@ -23,6 +23,8 @@ REQUESTS = Counter("face_rec_http_requests_total", "HTTP requests the app answer
                    ["endpoint", "method", "status"])
 MATCH_SECONDS = Histogram("face_rec_match_duration_seconds", "Time to match one photo: decode, detect, encode, search.",
                           buckets=(0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 8, 13, 30, 60))
+SKIPPED_MATCHES = Counter("face_rec_matches_skipped_total",
+                          "Matches not worked on: nginx had answered them busy while they waited for a worker.")
 FACES = Histogram("face_rec_faces_per_photo", "Faces found in a matched photo.", buckets=(0, 1, 2, 3, 5, 8, 13, 21))
 
 bp = Blueprint("metrics", __name__)
@@ -64,6 +66,10 @@ class _ProcessCollector:
 def observe_match(seconds, faces):
     MATCH_SECONDS.observe(seconds)
     FACES.observe(faces)
+
+
+def observe_skipped_match():
+    SKIPPED_MATCHES.inc()
 
 
 def init_app(app):

@@ -2,6 +2,7 @@
 
 import functools
 import io
+import time
 
 import numpy as np
 import pytest
@@ -285,3 +286,23 @@ def test_smaller_faces_are_found_with_a_lower_min_face_percent(photos, gallery):
                                                            "cast": "presidents"}, content_type="multipart/form-data")
     faces = sorted(answer.json["faces"], key=lambda f: (f["box"]["top"] // 300, f["box"]["left"]))
     assert [f["matches"][0]["member"] for f in faces] == expected
+
+
+def test_a_match_nginx_has_answered_busy_is_skipped_not_worked_on(client, photos):
+    """roles/nginx tells the app when it passed a match and how long it waits before answering
+    busy itself: one that waited longer for a worker is skipped (499, counted), one in time is
+    matched."""
+    from face_rec.metrics import SKIPPED_MATCHES
+
+    def post(waited):
+        return client.post("/api/v1/match?cast=presidents", data=(photos / "obama2.jpg").read_bytes(),
+                           content_type="image/jpeg", environ_overrides={
+                               "FACE_REC_PASSED_AT": f"{time.time() - waited:.3f}", "FACE_REC_ANSWER_WITHIN_S": "4"})
+    skipped = SKIPPED_MATCHES._value.get()
+    late = post(4.5)
+    assert late.status_code == 499 and late.data == b""
+    assert SKIPPED_MATCHES._value.get() == skipped + 1
+    assert post(1).json["faces"][0]["matches"][0]["member"] == "obama"
+    assert client.get("/metrics").status_code == 200
+    assert 'face_rec_http_requests_total{endpoint="/api/v1/match",method="POST",status="499"}' in \
+        client.get("/metrics").get_data(as_text=True)

@@ -82,7 +82,8 @@ def test_a_frozen_app_host_costs_no_request_and_seconds_at_most(host, app_hosts,
     figures["one app host frozen 30 s, then 90 s"] = {**load_figures(load), "slowest s": slowest,
                                                       "FaceRecHostDown after s": fired_after}
     assert not load.failed, load.failed[:5]
-    # The balancer's match timeout (6 s) and a retry on the other host, at most.
+    # The balancer's match timeout (6 s: 2 s past an app host's busy answer) and a retry on the
+    # other host, at most.
     assert max(slowest.values()) < 9, slowest
     assert status.returncode == 0, status.stdout[-3000:]
     assert f"ALERT firing: FaceRecHostDown on {frozen}" in status.stdout
@@ -98,6 +99,47 @@ def test_a_frozen_app_host_costs_no_request_and_seconds_at_most(host, app_hosts,
     with app.sudo():
         assert '"GET /casts ' in app.check_output("cat /var/log/nginx/access.log")
     wait_for(lambda: ("FaceRecHostDown", frozen) not in firing(host), 60, "the alert resolved")
+
+
+def test_a_stuck_app_host_is_busy_not_dead_and_stays_in_rotation(host, app_hosts, balancer_url, photos, figures):
+    """An app host whose app is stuck for 10 s (SIGSTOP of main.service: as when every worker is
+    deep in a match), under the steady load through the balancer: its own nginx answers what
+    waits too long 503 busy, with Retry-After, within its busy times (2 s a page, 4 s a match),
+    before the balancer's timeouts (2 s longer). The balancer passes those on as they are: no
+    timeout, no retry on the other host, the host never marked failed (its error log), and the
+    host in service by /healthz throughout (200 busy). Unlike the frozen host above, which
+    answers nothing and is left."""
+    stuck_name = APP_HOSTS[1]
+    stuck = app_hosts[stuck_name]
+    with host.sudo():
+        host.run_expect([0], "truncate -s 0 /var/log/nginx/error.log")
+    with steady(balancer_url, photos, seconds=120) as load:
+        time.sleep(5)
+        with stuck.sudo():
+            stuck.run_expect([0], "systemctl kill --signal=SIGSTOP main.service")
+        try:
+            time.sleep(10)
+        finally:
+            with stuck.sudo():
+                stuck.run_expect([0], "systemctl kill --signal=SIGCONT main.service")
+        time.sleep(10)
+        load.stop()
+    slowest = {kind: round(max((a.seconds for a in load.answers if a.kind == kind), default=0), 2)
+               for kind in ("page", "cast", "match")}
+    figures["one app host's app stuck 10 s"] = {**load_figures(load), "slowest s": slowest}
+    # Only the stuck host's busy answers fail, and only while it was stuck.
+    assert load.failed and {a.status for a in load.failed} == {503}, load.summary()
+    assert all(a.body.startswith('{"error": {"status": 503, "message": "busy') for a in load.failed), load.failed[:3]
+    assert len(load.failed) < len(load.answers) // 4, load.summary()
+    assert slowest["page"] < 3 and slowest["cast"] < 3 and slowest["match"] < 5, slowest
+    with host.sudo():
+        errors = host.check_output("cat /var/log/nginx/error.log")
+    for sign in ("upstream timed out", "upstream server temporarily disabled", "no live upstreams"):
+        assert sign not in errors, errors[-2000:]
+    status = play("playbooks/status.yml")
+    assert status.returncode == 0, status.stdout[-3000:]
+    view = status.stdout.split("balancer view from")[1]
+    assert view.count("in service, /healthz 200") == len(APP_HOSTS), view
 
 
 def test_a_stopped_app_host_costs_its_requests_in_flight_and_status_shows_it(host, app_hosts, balancer_url, photos,
