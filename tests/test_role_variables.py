@@ -117,7 +117,7 @@ def check_nginx_edge_tls(templates, facts):
     assert "geo $realip_remote_addr $face_rec_from_proxy {" in conf
     assert "        130.211.0.0/22 1;\n        198.51.100.7 1;\n" in conf
     assert "set_real_ip_from 198.51.100.7;" in site and "real_ip_header X-Forwarded-For;" in site
-    assert site.count("expires 300s;") == 2
+    assert site.count('add_header Cache-Control "private, max-age=300, must-revalidate" always;') == 2
     assert "REQUEST_SCHEME     $face_rec_scheme;" in params and "$face_rec_https if_not_empty;" in params
 
 
@@ -281,7 +281,8 @@ CASES = [
     Case("face_rec", "face_rec", {
         "face_rec_request_timeout_s": "45", "face_rec_max_upload_mb": "12", "face_rec_media_max_age_s": "300",
         "face_rec_nginx_status_port": "8082", "face_rec_node_exporter_port": "9101", "face_rec_nginx_exporter_port": "9114",
-        "face_rec_mtail_port": "3904",
+        "face_rec_mtail_port": "3904", "face_rec_apt_lock_timeout_s": "300", "face_rec_http_port": "8080",
+        "face_rec_https_port": "8443",
     }, facts=("face_rec_request_timeout_s", "face_rec_mtail_port"), check=check_face_rec),
     # Wrong types stop the play before anything is used, naming the variable and the type.
     Case("nginx-wrong-types", "nginx", {"nginx_match_max_in_flight": "lots", "nginx_tls": "maybe"}, valid=False, fails=(

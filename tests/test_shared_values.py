@@ -25,7 +25,7 @@ PAIRS = {
     "face_rec_root": ["faceapp_root", "uwsgi_root", "nginx_app_root", "roll_root"],
     "face_rec_venv": ["dlib_venv", "faceapp_venv", "uwsgi_venv"],
     "face_rec_config_file": ["faceapp_config_file", "uwsgi_config_file"],
-    "face_rec_service": ["uwsgi_service", "roll_service"],
+    "face_rec_service": ["uwsgi_service", "roll_service", "faceapp_service"],
     "face_rec_user": ["faceapp_user", "uwsgi_user"],
     "face_rec_group": ["faceapp_group", "uwsgi_group"],
     "face_rec_app_socket": ["uwsgi_socket", "nginx_uwsgi_socket"],
@@ -36,13 +36,25 @@ PAIRS = {
     "face_rec_node_exporter_port": ["exporters_node_port", "prometheus_node_port"],
     "face_rec_nginx_exporter_port": ["exporters_nginx_port", "prometheus_nginx_exporter_port"],
     "face_rec_mtail_port": ["exporters_mtail_port", "prometheus_mtail_port"],
+    "face_rec_controller_cache": ["dlib_controller_cache_dir", "uwsgi_controller_cache_dir", "faceapp_demo_casts_dir"],
+    "face_rec_release_store": ["faceapp_release_store"],
+    "face_rec_apt_lock_timeout_s": [f"{role}_apt_lock_timeout_s" for role in
+                                    ("dlib", "exporters", "faceapp", "nginx", "prometheus", "uwsgi")],
+    "face_rec_web_group": ["uwsgi_socket_group", "nginx_web_group"],
+    "face_rec_slug_pattern": ["nginx_slug_pattern", "faceapp_slug_pattern"],
+    "face_rec_http_port": ["nginx_listen_port", "nginx_upstream_port", "prometheus_app_port"],
+    "face_rec_https_port": ["nginx_tls_port"],
 }
+# Role variables that are a folder under the shared value.
+UNDER = {"dlib_controller_cache_dir", "uwsgi_controller_cache_dir", "faceapp_demo_casts_dir"}
 # Every shared value changed, as command-line strings (face_rec_venv follows face_rec_root).
 CHANGED = {
     "face_rec_root": "/srv/fr", "face_rec_service": "fr-app", "face_rec_config_file": "/etc/fr/settings.toml", "face_rec_user": "fr",
     "face_rec_group": "frg", "face_rec_app_socket": "/run/fr/app.sock", "face_rec_request_timeout_s": "45",
     "face_rec_max_upload_mb": "12", "face_rec_media_max_age_s": "300", "face_rec_nginx_status_port": "8082",
     "face_rec_node_exporter_port": "9101", "face_rec_nginx_exporter_port": "9114", "face_rec_mtail_port": "3904",
+    "face_rec_controller_cache": "/srv/fr-cache", "face_rec_release_store": "/srv/fr-releases", "face_rec_apt_lock_timeout_s": "300", "face_rec_web_group": "web",
+    "face_rec_slug_pattern": "[a-z]{1,9}", "face_rec_http_port": "8080", "face_rec_https_port": "8443",
 }
 
 
@@ -72,6 +84,8 @@ def comparable(name, value):
     exporter's stub_status URL carries the port."""
     if name == "exporters_nginx_status_url":
         return urllib.parse.urlsplit(value).port
+    if name in UNDER:
+        return os.path.dirname(value)
     return int(value) if isinstance(value, int) or re.fullmatch(r"\d+", str(value)) else value
 
 
@@ -94,14 +108,15 @@ def test_uwsgi_runtime_dir_is_the_socket_folder(resolved):
 
 def test_shared_values_are_written_once():
     """No other role writes a shared path or port itself (its argument spec and README document
-    the default; its defaults, vars, tasks and templates read roles/face_rec's)."""
+    the default; its defaults, vars, tasks, templates and files read roles/face_rec's, a file
+    given it by its task)."""
     literals = [value for value in SHARED.values()
                 if isinstance(value, str) and value.startswith("/") or isinstance(value, int) and value >= 1000]
     found = []
     for path in sorted(ROOT.glob("roles/*/*/**/*")):
         relative = path.relative_to(ROOT)
         if not path.is_file() or relative.parts[1] == "face_rec" or relative.parts[2] not in (
-                "defaults", "vars", "tasks", "handlers", "templates"):
+                "defaults", "vars", "tasks", "handlers", "templates", "files"):
             continue
         text = path.read_text()
         found += [f"{relative}: {value}" for value in literals if re.search(rf"(?<![\w/.]){re.escape(str(value))}(?![\w.])", text)]
@@ -114,3 +129,19 @@ def test_the_app_keeps_media_as_long_as_nginx():
     constants = [int(match) for path in sorted((ROOT / "app/face_rec").rglob("*.py"))
                  for match in re.findall(r"^MEDIA_MAX_AGE_S\s*=\s*(\d+)\s*$", path.read_text(), re.M)]
     assert constants == [SHARED["face_rec_media_max_age_s"]]
+
+
+def test_the_app_takes_the_same_slugs_as_the_roles():
+    """The app's slug pattern (face_rec/casts.py, which cannot read roles/face_rec) is the one the
+    roles check cast folders and forget's names against and nginx serves photos by."""
+    source = (ROOT / "app/face_rec/casts.py").read_text()
+    assert re.findall(r'^SLUG = re\.compile\(r"(.*)"\)$', source, re.M) == [SHARED["face_rec_slug_pattern"]]
+
+
+def test_no_role_but_face_rec_names_the_controller_cache():
+    """$FACE_REC_CACHE and its default are read in roles/face_rec alone."""
+    found = [str(path.relative_to(ROOT)) for path in sorted(ROOT.glob("roles/*/*/**/*"))
+             if path.is_file() and path.relative_to(ROOT).parts[1] != "face_rec"
+             and path.relative_to(ROOT).parts[2] in ("defaults", "vars", "tasks", "handlers", "templates", "files")
+             and ("FACE_REC_CACHE" in path.read_text() or "/var/cache/face_rec" in path.read_text())]
+    assert not found, found

@@ -53,6 +53,15 @@ def _template_helpers():
     return {"member_face_url": member_face_url, "member_photo_url": member_photo_url}
 
 
+def _private(response):
+    """Faces of real people, as nginx sends them: browsers keep them MEDIA_MAX_AGE_S at most,
+    then ask again; shared caches keep none."""
+    response.cache_control.public = False
+    response.cache_control.private = True
+    response.cache_control.must_revalidate = True
+    return response
+
+
 @bp.get("/thumbs/<cast_slug>/<member_slug>/<name>")
 def thumb(cast_slug, member_slug, name):
     """A face thumbnail. In production nginx serves /thumbs/ itself."""
@@ -60,7 +69,7 @@ def thumb(cast_slug, member_slug, name):
     if not name.endswith(".webp") or name[:-len(".webp")] not in found.photos:
         abort(404, description="unknown thumbnail")
     folder = thumbs_dir_for(current_app.config["ENCODINGS_DIR"]) / cast_slug / member_slug
-    return send_from_directory(folder, name, max_age=MEDIA_MAX_AGE_S)
+    return _private(send_from_directory(folder, name, max_age=MEDIA_MAX_AGE_S))
 
 
 @bp.get("/media/<cast_slug>/<member_slug>/<photo>")
@@ -70,4 +79,4 @@ def photo(cast_slug, member_slug, photo):
     if photo not in found.photos:
         abort(404, description="unknown photo")
     folder = pathlib.Path(current_app.config["CASTS_DIR"]) / cast_slug / member_slug
-    return send_from_directory(folder, photo, max_age=MEDIA_MAX_AGE_S)
+    return _private(send_from_directory(folder, photo, max_age=MEDIA_MAX_AGE_S))

@@ -21,6 +21,8 @@ def test_pages(client, photos):
     assert "Joe Biden" in client.get("/casts/presidents/biden").get_data(as_text=True)
     photo = client.get("/media/presidents/obama/obama.jpg")
     assert photo.status_code == 200 and photo.data == (photos / "obama.jpg").read_bytes()
+    # As nginx sends it: browsers 10 minutes at most, shared caches never (faces of real people).
+    assert set(photo.headers["Cache-Control"].split(", ")) == {"private", "max-age=600", "must-revalidate"}
     assert client.get("/").status_code == 200
     assert client.get("/casts/presidents/nobody").status_code == 404
 

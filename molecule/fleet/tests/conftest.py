@@ -12,6 +12,7 @@ import urllib.parse
 
 import pytest
 import testinfra
+import yaml
 
 # What every scenario's tests share (molecule/face_rec_testing.py).
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
@@ -20,6 +21,9 @@ from face_rec_testing import ROOT, photos, play, steady_load  # noqa: E402,F401
 INVENTORY = os.environ.get("MOLECULE_INVENTORY_FILE", "")
 APP_HOSTS = ["face-rec-fleet-a", "face-rec-fleet-b"]
 BALANCER = "face-rec-fleet-lb"
+# The fleet runs under a root of its own (molecule.yml), so every play must follow face_rec_root.
+APP_ROOT = yaml.safe_load((pathlib.Path(__file__).resolve().parents[1] / "molecule.yml").read_text())[
+    "provisioner"]["inventory"]["group_vars"]["all"]["face_rec_root"]
 
 
 def host_by_name(name):
@@ -59,7 +63,7 @@ def host_times(output):
 
 
 def serving_release(host):
-    return host.check_output("basename $(readlink -f /opt/face_rec/current)")
+    return host.check_output(f"basename $(readlink -f {APP_ROOT}/current)")
 
 
 def demo_cast_dir():

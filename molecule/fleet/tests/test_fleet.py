@@ -9,7 +9,7 @@ import time
 
 import pytest
 import requests
-from conftest import (APP_HOSTS, BALANCER, address_of, app_copy, demo_cast_dir, host_times, load_figures, play,
+from conftest import (APP_HOSTS, APP_ROOT, BALANCER, address_of, app_copy, demo_cast_dir, host_times, load_figures, play,
                       serving_release, steady)
 
 # The scenario's tests run once, from the balancer's point of view; they reach the app hosts
@@ -74,7 +74,7 @@ def test_casts_sync_adds_and_removes_photos_and_encodes_once(app_hosts, photos, 
     shutil.copytree(demo_cast_dir(), casts)
     added = casts / "presidents" / "obama" / "obama-added.jpg"
     shutil.copy(photos / "obama2.jpg", added)
-    on_host = f"/opt/face_rec/shared/casts/presidents/obama/{added.name}"
+    on_host = f"{APP_ROOT}/shared/casts/presidents/obama/{added.name}"
     try:
         grown = play("site.yml", "--tags", "casts", extra_vars={"faceapp_casts_src": str(casts)})
         assert grown.returncode == 0, grown.stdout[-3000:]
@@ -100,15 +100,15 @@ def _encodings_digests(app_hosts):
     digests = []
     for app in app_hosts.values():
         with app.sudo():
-            digests.append(app.check_output("sha256sum /opt/face_rec/shared/encodings/presidents.npz").split()[0])
+            digests.append(app.check_output(f"sha256sum {APP_ROOT}/shared/encodings/presidents.npz").split()[0])
     return digests
 
 
 def _encodings_count(app):
     with app.sudo():
         return int(app.check_output(
-            "/opt/face_rec/venv/bin/python -c \"import numpy; "
-            "print(len(numpy.load('/opt/face_rec/shared/encodings/presidents.npz')['members']))\""))
+            f"{APP_ROOT}/venv/bin/python -c \"import numpy; "
+            f"print(len(numpy.load('{APP_ROOT}/shared/encodings/presidents.npz')['members']))\""))
 
 
 def test_rolling_deploy_loses_nothing(app_hosts, balancer_url, photos, tmp_path, figures):

@@ -5,13 +5,13 @@ and takes it out of the balancers and Prometheus. No request may fail."""
 
 import requests
 import yaml
-from conftest import (APP_HOSTS, BALANCER, app_copy, firing, load_figures, play, query, serving_release, steady,
-                      host_by_name, wait_for)
+from conftest import (APP_HOSTS, APP_ROOT, BALANCER, app_copy, firing, load_figures, play, query, serving_release,
+                      steady, host_by_name, wait_for)
 
 testinfra_hosts = [f"ansible://{BALANCER}"]
 
 SPARE = "face-rec-fleet-c"
-ENCODINGS = "/opt/face_rec/shared/encodings/presidents.npz"
+ENCODINGS = f"{APP_ROOT}/shared/encodings/presidents.npz"
 
 
 def test_growing_and_shrinking_the_fleet_under_load(host, app_hosts, balancer_url, photos, tmp_path, figures):
@@ -39,10 +39,13 @@ def test_growing_and_shrinking_the_fleet_under_load(host, app_hosts, balancer_ur
     assert shrunk.returncode == 0, shrunk.stdout[-4000:]
     assert load.failed == [], load.failed[:5]
 
-    # Grown: the fleet's release, its encodings copied (nothing encoded), dlib from the cache.
+    # Grown: the fleet's release from the controller's store, its encodings copied (nothing
+    # encoded) and found in line with the controller's casts, dlib from the cache.
     assert serving_release(spare) == serving
+    said = " ".join(grown.stdout.split())
+    assert "Provision from the controller" in said and "Fetch the serving host's casts" not in said
     # Its releases as the serving host keeps them, newest first: a rollback goes back alike.
-    releases = "ls -1t /opt/face_rec/releases"
+    releases = f"ls -1t {APP_ROOT}/releases"
     assert spare.check_output(releases) == app_hosts[APP_HOSTS[0]].check_output(releases)
     digests = {}
     for name, app in [*app_hosts.items(), (SPARE, spare)]:
@@ -51,6 +54,8 @@ def test_growing_and_shrinking_the_fleet_under_load(host, app_hosts, balancer_ur
     assert len(set(digests.values())) == 1, digests
     encoded = grown.stdout.split("Build the casts' encodings")[1].split("TASK")[0]
     assert "changed:" not in encoded and "ok:" not in encoded, encoded
+    aligned = grown.stdout.split("Bring the copied encodings in line with the casts")[1].split("TASK")[0]
+    assert f"ok: [{SPARE}]" in aligned, aligned
     assert not spare.package("cmake").is_installed  # dlib came from the wheel cache: nothing compiled it
 
     # Shrunk: out of every upstream list and Prometheus' targets, its services stopped.
@@ -59,6 +64,10 @@ def test_growing_and_shrinking_the_fleet_under_load(host, app_hosts, balancer_ur
     with spare.sudo():
         for unit in ("main.socket", "main", "nginx", "prometheus-node-exporter"):
             assert not spare.service(unit).is_running and not spare.service(unit).is_enabled, unit
+        # Nothing of any member left on it: no photo, encoding or thumbnail, no nginx log.
+        for folder in ("casts", "encodings", "thumbs"):
+            assert not spare.file(f"{APP_ROOT}/shared/{folder}").exists, folder
+        assert spare.check_output("find /var/log/nginx -type f") == ""
     wait_for(lambda: SPARE not in query(host, "up"), 60, "Prometheus no longer scraping the host")
     assert not {alert for alert in firing(host) if alert[1] == SPARE}
     # The scenario's own inventory (without the spare host) describes the fleet again.

@@ -10,7 +10,7 @@ import subprocess
 import time
 
 import requests
-from conftest import APP_HOSTS, BALANCER, ROOT, address_of, firing, load_figures, play, query, steady, wait_for
+from conftest import APP_HOSTS, APP_ROOT, BALANCER, ROOT, address_of, firing, load_figures, play, query, steady, wait_for
 
 testinfra_hosts = [f"ansible://{BALANCER}"]
 
@@ -176,7 +176,7 @@ def test_a_stopped_app_host_costs_its_requests_in_flight_and_status_shows_it(hos
 # scale) found to hold no face (422); never a 5xx.
 HUGE_UPLOADS = """
 set -e
-/opt/face_rec/venv/bin/python - <<'PY'
+{APP_ROOT}/venv/bin/python - <<'PY'
 from PIL import Image
 for mode, fmt in (("RGBA", "PNG"), ("I;16", "PNG"), ("RGB", "WEBP"), ("P", "PNG"), ("RGB", "JPEG")):
     Image.new(mode, (6000, 6000)).save(f"/tmp/huge-{mode.replace(';', '')}.{fmt.lower()}", fmt)
@@ -202,7 +202,7 @@ def test_client_garbage_never_takes_an_app_host_out_of_rotation(host, app_hosts,
     before = server_errors()
     with steady(balancer_url, photos, seconds=240) as load:
         fuzz = sender.run(f"python3 /tmp/request_fuzz.py {balancer_url} --count 800 --seed 6")
-        huge = sender.run(HUGE_UPLOADS.replace("URL", balancer_url))
+        huge = sender.run(HUGE_UPLOADS.replace("URL", balancer_url).replace("{APP_ROOT}", APP_ROOT))
         load.stop()
     figures["client garbage through the balancer under load"] = {
         "fuzz": json.loads(fuzz.stdout)["answers by status"], "huge uploads": huge.stdout.split(),
@@ -223,7 +223,7 @@ def test_client_garbage_never_takes_an_app_host_out_of_rotation(host, app_hosts,
 
 CRAFTED_SENDER = """
 set -e
-/opt/face_rec/venv/bin/python /tmp/crafted_uploads.py /tmp/crafted
+{APP_ROOT}/venv/bin/python /tmp/crafted_uploads.py /tmp/crafted
 end=$(( $(date +%s) + SECONDS ))
 while [ "$(date +%s)" -lt "$end" ]; do
   for file in /tmp/crafted/*; do
@@ -254,7 +254,7 @@ def test_crafted_uploads_from_two_clients_never_take_an_app_host_out_of_rotation
     with host.sudo():
         host.run_expect([0], "truncate -s 0 /var/log/nginx/error.log")
     before = server_errors()
-    command = CRAFTED_SENDER.replace("URL", balancer_url).replace("SECONDS", "30")
+    command = CRAFTED_SENDER.replace("URL", balancer_url).replace("SECONDS", "30").replace("{APP_ROOT}", APP_ROOT)
     with steady(balancer_url, photos, seconds=240) as load:
         with concurrent.futures.ThreadPoolExecutor(len(senders)) as pool:
             sent = list(pool.map(lambda sender: sender.run(command), senders))
