@@ -2,7 +2,10 @@
 """Write the variables table of each role's README from its meta/argument_specs.yml.
 
     role_docs.py          rewrite the tables in place
-    role_docs.py --check  exit 1 when a README's table is out of date
+    role_docs.py --check  exit 1 when a README's table is out of date, or when an argument
+                          spec's default is not what the role's defaults/main.yml gives
+                          (an expression there is written as that expression, never restated
+                          as the value it resolves to today)
 """
 
 import pathlib
@@ -27,7 +30,19 @@ def table(role_dir):
     return "\n".join([BEGIN, *rows, END])
 
 
+def spec_defaults_differ(role_dir):
+    """The options, in any entry point, whose spec default differs from defaults/main.yml's."""
+    specs = yaml.safe_load((role_dir / "meta" / "argument_specs.yml").read_text())["argument_specs"]
+    defaults = yaml.safe_load((role_dir / "defaults" / "main.yml").read_text()) or {}
+    return [f"{role_dir.name} {entry}: {name} is {option['default']!r} in its spec, {defaults[name]!r} in defaults"
+            for entry, spec in specs.items() for name, option in (spec.get("options") or {}).items()
+            if "default" in option and name in defaults and option["default"] != defaults[name]]
+
+
 def main():
+    differ = [line for role_dir in sorted((ROOT / "roles").iterdir()) for line in spec_defaults_differ(role_dir)]
+    if differ:
+        sys.exit("argument spec defaults that differ from defaults/main.yml:\n" + "\n".join(differ))
     stale = []
     for role_dir in sorted((ROOT / "roles").iterdir()):
         readme = role_dir / "README.md"
