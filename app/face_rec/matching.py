@@ -17,7 +17,7 @@ from face_rec.face_compare import similarity
 from face_rec.faces import face_encodings, find_faces
 from face_rec.gallery import current_snapshot
 from face_rec.media_urls import face_url, member_photo_url
-from face_rec.metrics import observe_match, observe_skipped_match
+from face_rec.metrics import observe_decode_over_limit, observe_match, observe_skipped_match
 
 log = logging.getLogger(__name__)
 
@@ -117,10 +117,14 @@ def match_photo(data, cast, k):
     skip_if_nginx_gave_up()
     config = current_app.config
     started = time.perf_counter()
+    decoder = upload_decoder()
+    decoder.last_cost = None
     try:
         photo, boxes = find_faces(data, config["MAX_IMAGE_PIXELS"], config["MIN_FACE_PERCENT"],
-                                  config["MIN_FACE_PIXELS"], decode=upload_decoder().load_photo)
+                                  config["MIN_FACE_PIXELS"], decode=decoder.load_photo)
     except ImageError as error:
+        if decoder.last_cost is not None and decoder.last_cost.over_limit:
+            observe_decode_over_limit()
         abort(error.status, description=str(error))
     if not boxes:
         observe_match(time.perf_counter() - started, 0)

@@ -25,6 +25,9 @@ MATCH_SECONDS = Histogram("face_rec_match_duration_seconds", "Time to match one 
                           buckets=(0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 8, 13, 30, 60))
 SKIPPED_MATCHES = Counter("face_rec_matches_skipped_total",
                           "Matches not worked on: nginx had answered them busy while they waited for a worker.")
+DECODES_OVER_LIMIT = Counter("face_rec_decodes_over_limit_total",
+                             "Uploads refused (413) because decoding them went over the decode process's CPU or "
+                             "memory limit.")
 FACES = Histogram("face_rec_faces_per_photo", "Faces found in a matched photo.", buckets=(0, 1, 2, 3, 5, 8, 13, 21))
 
 bp = Blueprint("metrics", __name__)
@@ -66,6 +69,10 @@ class _ProcessCollector:
 def observe_match(seconds, faces):
     MATCH_SECONDS.observe(seconds)
     FACES.observe(faces)
+
+
+def observe_decode_over_limit():
+    DECODES_OVER_LIMIT.inc()
 
 
 def observe_skipped_match():

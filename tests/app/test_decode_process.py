@@ -104,13 +104,17 @@ def test_a_forked_worker_starts_its_own_decode_process(decoder, photos):
 
 
 def test_the_match_api_answers_413_over_a_limit_and_serves_the_next_match(app, upload, phone, photos):
+    from face_rec.metrics import DECODES_OVER_LIMIT
+    over = DECODES_OVER_LIMIT._value.get()
     app.config.update(DECODE_CPU_SECONDS=0.02)
     response = upload(phone)
     assert response.status_code == 413
     assert "costs too much to decode" in response.json["error"]["message"]
+    assert DECODES_OVER_LIMIT._value.get() == over + 1  # counted for on call (Prometheus)
     app.extensions["face_rec_decoder"].cpu_seconds = 0.9
     response = upload((photos / "obama2.jpg").read_bytes())
     assert response.status_code == 200 and response.json["faces"][0]["matches"][0]["member"] == "obama"
+    assert upload(b"not a photo").status_code == 415 and DECODES_OVER_LIMIT._value.get() == over + 1
     app.extensions["face_rec_decoder"].close()
 
 
