@@ -69,9 +69,10 @@ def check_nginx_tls(templates, facts):
     assert "zone=pages:10m rate=21r/s;" in conf and "limit_req zone=pages burst=101 nodelay;" in site
     assert site.count("limit_conn per_client 33;") == 2  # the HTTPS server and its match location
     assert site.count("limit_conn matches_per_client 3;") == 1
-    # Busy after 3 s: /healthz on plain HTTP and on HTTPS, /metrics, the pages; a match after 5 s,
-    # which the app is told.
-    assert site.count("uwsgi_read_timeout 3s;") == 4 and site.count("uwsgi_send_timeout 3s;") == 4
+    # Busy after 1 s: /healthz on plain HTTP and on HTTPS; after 3 s: /metrics, the pages; a
+    # match after 5 s, which the app is told.
+    assert site.count("uwsgi_read_timeout 1s;") == 2 and site.count("uwsgi_send_timeout 1s;") == 2
+    assert site.count("uwsgi_read_timeout 3s;") == 2 and site.count("uwsgi_send_timeout 3s;") == 2
     assert site.count("uwsgi_read_timeout 5s;") == 1 and "uwsgi_param FACE_REC_ANSWER_WITHIN_S 5;" in site
     assert "ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" in site
     assert "limit_req zone=match burst=7 nodelay;" in site
@@ -226,7 +227,7 @@ CASES = [
         "nginx_worker_connections": "900", "nginx_hsts_max_age_s": "600", "nginx_status_port": "8082",
         "nginx_apt_lock_timeout_s": "300", "nginx_other_max_body_kb": "20", "nginx_page_rate_per_s": "21",
         "nginx_page_burst": "101", "nginx_client_max_in_flight": "33", "nginx_client_max_matches_in_flight": "3",
-        "nginx_page_busy_after_s": "3",
+        "nginx_page_busy_after_s": "3", "nginx_healthz_busy_after_s": "1",
     }, facts=("nginx_match_in_flight",), check=check_nginx_tls),
     Case("nginx-plain", "nginx", {
         "nginx_tls": "false", "nginx_match_max_in_flight": "0", "nginx_match_in_flight_per_worker": "4",

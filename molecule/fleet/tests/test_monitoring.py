@@ -82,9 +82,9 @@ def test_a_frozen_app_host_costs_no_request_and_seconds_at_most(host, app_hosts,
     figures["one app host frozen 30 s, then 90 s"] = {**load_figures(load), "slowest s": slowest,
                                                       "FaceRecHostDown after s": fired_after}
     assert not load.failed, load.failed[:5]
-    # The balancer's match timeout (6 s: 2 s past an app host's busy answer) and a retry on the
+    # The balancer's match timeout (10 s: 2 s past an app host's busy answer) and a retry on the
     # other host, at most.
-    assert max(slowest.values()) < 9, slowest
+    assert max(slowest.values()) < 13, slowest
     assert status.returncode == 0, status.stdout[-3000:]
     assert f"ALERT firing: FaceRecHostDown on {frozen}" in status.stdout
     assert f"{APP_HOSTS[0]}: requests per second" in status.stdout
@@ -102,9 +102,9 @@ def test_a_frozen_app_host_costs_no_request_and_seconds_at_most(host, app_hosts,
 
 
 def test_a_stuck_app_host_is_busy_not_dead_and_stays_in_rotation(host, app_hosts, balancer_url, photos, figures):
-    """An app host whose app is stuck for 10 s (SIGSTOP of main.service: as when every worker is
+    """An app host whose app is stuck for 15 s (SIGSTOP of main.service: as when every worker is
     deep in a match), under the steady load through the balancer: its own nginx answers what
-    waits too long 503 busy, with Retry-After, within its busy times (2 s a page, 4 s a match),
+    waits too long 503 busy, with Retry-After, within its busy times (6 s a page, 8 s a match),
     before the balancer's timeouts (2 s longer). The balancer passes those on as they are: no
     timeout, no retry on the other host, the host never marked failed (its error log), and the
     host in service by /healthz throughout (200 busy). Unlike the frozen host above, which
@@ -118,7 +118,7 @@ def test_a_stuck_app_host_is_busy_not_dead_and_stays_in_rotation(host, app_hosts
         with stuck.sudo():
             stuck.run_expect([0], "systemctl kill --signal=SIGSTOP main.service")
         try:
-            time.sleep(10)
+            time.sleep(15)
         finally:
             with stuck.sudo():
                 stuck.run_expect([0], "systemctl kill --signal=SIGCONT main.service")
@@ -126,12 +126,12 @@ def test_a_stuck_app_host_is_busy_not_dead_and_stays_in_rotation(host, app_hosts
         load.stop()
     slowest = {kind: round(max((a.seconds for a in load.answers if a.kind == kind), default=0), 2)
                for kind in ("page", "cast", "match")}
-    figures["one app host's app stuck 10 s"] = {**load_figures(load), "slowest s": slowest}
+    figures["one app host's app stuck 15 s"] = {**load_figures(load), "slowest s": slowest}
     # Only the stuck host's busy answers fail, and only while it was stuck.
     assert load.failed and {a.status for a in load.failed} == {503}, load.summary()
     assert all(a.body.startswith('{"error": {"status": 503, "message": "busy') for a in load.failed), load.failed[:3]
     assert len(load.failed) < len(load.answers) // 4, load.summary()
-    assert slowest["page"] < 3 and slowest["cast"] < 3 and slowest["match"] < 5, slowest
+    assert slowest["page"] < 7 and slowest["cast"] < 7 and slowest["match"] < 9, slowest
     with host.sudo():
         errors = host.check_output("cat /var/log/nginx/error.log")
     for sign in ("upstream timed out", "upstream server temporarily disabled", "no live upstreams"):
