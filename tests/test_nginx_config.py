@@ -30,6 +30,9 @@ VARIANTS = [
     Case("app-edge-tls", "nginx", {"nginx_edge_tls": "true", "nginx_real_ip_header": "X-Forwarded-For",
 },
          data={"nginx_trusted_proxies": ["130.211.0.0/22", "35.191.0.0/16"]}),
+    # Before its first certificate an ACME host serves plain HTTP and the CA's challenge.
+    Case("app-acme", "nginx", {"nginx_tls": "true", "nginx_acme_email": "ops@example.com"},
+         data={"nginx_acme_domains": ["app.example.com"]}),
     Case("balancer", "nginx", {}, data={"nginx_upstreams": UPSTREAMS}),
     Case("balancer-tls-basic-auth", "nginx", {"nginx_tls": "true", "nginx_basic_auth_user": "ops",
                                               "nginx_basic_auth_password": "secret"},
@@ -111,8 +114,13 @@ def test_rendered_configuration_passes_nginx_t(case, rendered, tmp_path):
     # Every security header reaches each location that adds one of its own, through the include.
     headers = files["face_rec_security_headers.conf"]
     listed = yaml.safe_load((ROOT / "roles/nginx/defaults/main.yml").read_text())["nginx_security_headers"]
-    assert sum(line.startswith("add_header ") for line in headers.splitlines()) == len(listed) + bool(case.strings.get("nginx_tls") or case.strings.get("nginx_edge_tls"))
+    # HSTS where HTTPS is served: not by an ACME host still waiting for its first certificate.
+    acme = bool(case.data.get("nginx_acme_domains"))
+    hsts = bool((case.strings.get("nginx_tls") and not acme) or case.strings.get("nginx_edge_tls"))
+    assert sum(line.startswith("add_header ") for line in headers.splitlines()) == len(listed) + hsts
     site = files["sites-available/face_rec"]
+    if acme:
+        assert "ssl" not in site and "location /.well-known/acme-challenge/ {\n        root /var/www/html;" in site
     assert site.count("include /etc/nginx/face_rec_security_headers.conf;") == (1 if balancer else 4)
     assert "add_header Content-Security-Policy" not in site
 

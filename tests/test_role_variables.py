@@ -294,6 +294,12 @@ CASES = [
     Case("nginx-tls-twice", "nginx", {"nginx_tls": "true", "nginx_edge_tls": "true"}, valid=False, fails=(
         "nginx_tls and nginx_edge_tls are both true",
     )),
+    # A certificate from an ACME CA is served over TLS, to a contact, for DNS names.
+    Case("nginx-acme-without-tls", "nginx", {"nginx_tls": "false", "nginx_acme_email": "ops@example.com"},
+         data={"nginx_acme_domains": ["app.example.com"]}, valid=False, fails=(
+             "nginx_acme_domains needs nginx_tls: true, a contact nginx_acme_email, and DNS names",)),
+    Case("nginx-acme-bad-name", "nginx", {"nginx_tls": "true", "nginx_acme_email": "ops@example.com"},
+         data={"nginx_acme_domains": ["App.example.com/x"]}, valid=False, fails=("names ['App.example.com/x']",)),
     Case("faceapp-wrong-type", "faceapp", {"faceapp_tolerance": "close"}, valid=False, fails=(
         "argument 'faceapp_tolerance' is of type str and we were unable to convert to float",
     )),
