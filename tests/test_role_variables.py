@@ -77,7 +77,7 @@ def check_nginx_tls(templates, facts):
     assert "ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" in site
     assert "limit_req zone=match burst=7 nodelay;" in site
     assert "listen 127.0.0.1:8082;" in site
-    assert "worker_connections 900;" in conf
+    assert "worker_connections 900;" in conf and "keepalive_timeout 90s;" in conf
     assert "rate=3r/s;" in conf
     assert "503 4;" in conf
 
@@ -92,6 +92,7 @@ def check_nginx_plain(templates, facts):
     assert "listen 80 default_server;" in site
     # The spec takes 1e3 as an int; nginx would not.
     assert "worker_connections 1000;" in conf
+    assert "keepalive_timeout 75s;" in conf
 
 
 def check_nginx_balancer_derived(templates, facts):
@@ -113,6 +114,8 @@ def check_nginx_edge_tls(templates, facts):
     assert "ssl" not in site and "listen 80 default_server;" in site
     assert "add_header Strict-Transport-Security $face_rec_hsts always;" in site
     assert 'https "max-age=700";' in conf
+    # Longer than Google's load balancer keeps its connections to a backend (600 s).
+    assert "keepalive_timeout 620s;" in conf
     assert "if ($face_rec_plain_http_at_edge) {" in site and "return 301 https://$host$request_uri;" in site
     # The header is believed from the trusted proxies only, on the connection's own address.
     assert "geo $realip_remote_addr $face_rec_from_proxy {" in conf
@@ -227,7 +230,7 @@ CASES = [
         "nginx_worker_connections": "900", "nginx_hsts_max_age_s": "600", "nginx_status_port": "8082",
         "nginx_apt_lock_timeout_s": "300", "nginx_other_max_body_kb": "20", "nginx_page_rate_per_s": "21",
         "nginx_page_burst": "101", "nginx_client_max_in_flight": "33", "nginx_client_max_matches_in_flight": "3",
-        "nginx_page_busy_after_s": "3", "nginx_healthz_busy_after_s": "1",
+        "nginx_page_busy_after_s": "3", "nginx_healthz_busy_after_s": "1", "nginx_keepalive_timeout_s": "90",
     }, facts=("nginx_match_in_flight",), check=check_nginx_tls),
     Case("nginx-plain", "nginx", {
         "nginx_tls": "false", "nginx_match_max_in_flight": "0", "nginx_match_in_flight_per_worker": "4",
