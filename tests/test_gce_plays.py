@@ -197,3 +197,18 @@ def test_gce_tasks_use_the_collections_arguments(repo_root, playbook):
                                            required_if=spec.get("required_if")).validate(arguments)
             problems += [f"{task['name']}: {error}" for error in result.error_messages if "is of type" not in error]
     assert not problems
+
+
+@pytest.mark.parametrize("playbook", ["deploy.yml", "rollback.yml", "status.yml", "site.yml"])
+def test_an_inventory_with_no_app_host_stops_every_play_saying_so(repo_root, tmp_path, playbook):
+    """inventory/gcp.yml without its project finds no VM: each play stops naming the empty group
+    and what to check, instead of skipping every host and exiting 0."""
+    empty = tmp_path / "empty.yml"
+    empty.write_text("all:\n  children:\n    face_rec:\n      hosts: {}\n")
+    path = repo_root / playbook if playbook == "site.yml" else repo_root / "playbooks" / playbook
+    ansible_playbook = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+    result = subprocess.run([ansible_playbook, "-i", str(empty), str(path)], capture_output=True, text=True,
+                            timeout=120, cwd=repo_root, env={**os.environ, "ANSIBLE_NOCOLOR": "1"}, check=False)
+    said = " ".join(result.stdout.split())
+    assert result.returncode != 0, said[-2000:]
+    assert "has no host in the face_rec group" in said and "set its `projects:`" in said, said[-2000:]
