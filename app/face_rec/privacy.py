@@ -7,7 +7,9 @@ follows the same rule (roles/nginx, map $face_rec_logged_uri)."""
 
 import re
 
-_MEMBER_PATH = re.compile(r"^(/(?:casts|media|thumbs)/[^/]+/)[^/]")
+# In any case and with doubled slashes too: a path spelled /CASTS/Presidents/BIDEN reaches the
+# app (which answers 404) and still names the member to whoever reads the log.
+_MEMBER_PATH = re.compile(r"^(/+(?:casts|media|thumbs)/+[^/]+/+)[^/]", re.IGNORECASE)
 
 
 def logged_path(path):

@@ -13,6 +13,9 @@ from face_rec.privacy import logged_path
     ("/casts/presidents/", "/casts/presidents/"),
     ("/api/v1/casts/presidents", "/api/v1/casts/presidents"),
     ("/static/style.css", "/static/style.css"),
+    # Other spellings of the same path (the app answers 404; the log must not name them either).
+    ("/CASTS/Presidents/BIDEN", "/CASTS/Presidents/-"),
+    ("//casts//presidents//biden", "//casts//presidents//-"),
 ])
 def test_logged_path(path, logged):
     assert logged_path(path) == logged

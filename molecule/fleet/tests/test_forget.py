@@ -43,8 +43,8 @@ def _forget_under_load(host, app_hosts, balancer_url, photos, casts, figures):
     assert 429 in codes
     # And in every other spelling, sent as is (curl --path-as-is) over the page rate: the
     # balancer's error log holds each as it was sent, which the forget must find.
-    burst = " ".join(f"'{balancer_url}{path}'" for path in SPELLINGS * 6)
-    host.run_expect([0], f"for url in {burst}; do curl -s -o /dev/null --path-as-is \"$url\" & done; wait")
+    urls = "\n".join(f"{balancer_url}{path}" for path in SPELLINGS * 40)
+    host.run_expect([0], f"printf '%s\\n' '{urls}' | xargs -P 16 -n 1 curl -s -o /dev/null --path-as-is")
     with host.sudo():
         errors = host.check_output("cat /var/log/nginx/error.log")
     assert f"/{CAST}/{MEMBER}" in errors

@@ -47,6 +47,14 @@ def test_growing_and_shrinking_the_fleet_under_load(host, app_hosts, balancer_ur
             with source.sudo():
                 source.run_expect([0], f"rm -rf {STRAY} && {ENCODE}")
         assert grown.returncode == 0, grown.stdout[-4000:]
+        # What the new host holds while it serves (shrink.yml removes it): nothing of the member the
+        # controller no longer has, and the same encodings as every serving host.
+        encoded = {}
+        for name, app in [*app_hosts.items(), (SPARE, spare)]:
+            with app.sudo():
+                encoded[name] = app.check_output(ENCODED)
+        with spare.sudo():
+            strays = spare.check_output(f"find {APP_ROOT}/shared -name stray")
         served_by_spare = _visitor_requests_after_the_smoke_test(spare, balancer_url)
         wait_for(lambda: query(host, f'up{{instance="{SPARE}",job="face_rec_app"}}').get(SPARE) == 1, 60,
                  "Prometheus scraping the new host")
@@ -62,21 +70,17 @@ def test_growing_and_shrinking_the_fleet_under_load(host, app_hosts, balancer_ur
     # encoded) and found in line with the controller's casts, dlib from the cache.
     assert serving_release(spare) == serving
     said = " ".join(grown.stdout.split())
-    assert "Provision from the controller" in said and "Fetch the serving host's casts" not in said
+    assert "Check that the controller keeps the releases the fleet serves" in said
+    assert "Fetch the serving host's casts" not in said
     # Its complete releases as the serving host keeps them, newest first (from the controller's
     # store): a rollback goes back alike.
     releases = (f"ls -1t {APP_ROOT}/releases | while read -r r; do "
-                f"[ -e {APP_ROOT}/releases/$r/.complete ] && echo $r; done")
+                f"if [ -e {APP_ROOT}/releases/$r/.complete ]; then echo $r; fi; done")
     assert spare.check_output(releases) == app_hosts[APP_HOSTS[0]].check_output(releases)
     # Nothing of the member the controller no longer has: no photo, no encoding, no thumbnail;
     # the same encodings as every serving host, none of them computed again.
-    encoded = {}
-    for name, app in [*app_hosts.items(), (SPARE, spare)]:
-        with app.sudo():
-            encoded[name] = app.check_output(ENCODED)
     assert len(set(encoded.values())) == 1 and "'stray'" not in encoded[SPARE], encoded
-    with spare.sudo():
-        assert spare.check_output(f"find {APP_ROOT}/shared -name stray") == ""
+    assert strays == "", strays
     built = grown.stdout.split("Build the casts' encodings")[1].split("TASK")[0]
     assert "changed:" not in built and "ok:" not in built, built
     aligned = grown.stdout.split("Bring the copied encodings in line with the casts")[1].split("TASK")[0]
