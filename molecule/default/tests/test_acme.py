@@ -88,10 +88,19 @@ def test_a_certificate_from_an_acme_ca_served_renewed_and_kept_on_a_bad_name(hos
         redirect = requests.get(f"http://{address}/casts", allow_redirects=False, timeout=10)
         assert redirect.status_code == 301 and redirect.headers["Location"] == f"https://{address}/casts"
 
-        # A re-run changes nothing and asks Pebble for nothing.
+        # A re-run changes nothing and asks Pebble for nothing: certbot is not run, and Pebble's
+        # log shows no request of any kind meanwhile.
+        asked = f"journalctl -u face-rec-pebble --no-pager -o cat | grep -c ' -> calling handler()' || true"
+        with host.sudo():
+            requests_before = int(host.check_output(asked))
         again = converged(converge(host, extra_vars=ACME))
+        with host.sudo():
+            requests_after = int(host.check_output(asked))
         assert re.search(r"face-rec-default\s+:\s+ok=\d+\s+changed=0\b", again.stdout), again.stdout[-3000:]
-        assert "TASK [nginx : Get the certificate by HTTP-01]" not in again.stdout
+        certbot_task = again.stdout.split("TASK [nginx : Get the certificate by HTTP-01]")[1].split("TASK [")[0]
+        assert "skipping: [face-rec-default]" in certbot_task and "changed" not in certbot_task, certbot_task
+        assert requests_before > 0 and requests_after == requests_before, (requests_before, requests_after)
+        figures["ACME requests to Pebble: issuance, re-run"] = [requests_before, requests_after - requests_before]
 
         # Renewal as certbot's timer does it, forced, under the steady load over HTTPS.
         # Within the per-client limits of one address (the role's defaults, not lifted here).
