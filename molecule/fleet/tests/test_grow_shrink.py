@@ -13,10 +13,11 @@ testinfra_hosts = [f"ansible://{BALANCER}"]
 SPARE = "face-rec-fleet-c"
 ENCODINGS = f"{APP_ROOT}/shared/encodings/presidents.npz"
 STRAY = f"{APP_ROOT}/shared/casts/presidents/stray"
-# The encodings' content (np.savez stamps its zip entries with the time they were written).
+# The encodings' rows, whatever their order (np.savez stamps its zip entries with the time they
+# were written, and a cast encoded again may list its rows in another order), and the members.
 ENCODED = (f"{APP_ROOT}/venv/bin/python -c \"import hashlib, numpy; d = numpy.load('{ENCODINGS}'); "
-           "print(hashlib.sha256(b''.join(d[k].tobytes() for k in sorted(d.files))).hexdigest(), "
-           "sorted(set(d['members'])))\"")
+           "rows = sorted(zip(d['members'].tolist(), d['photos'].tolist(), (e.tobytes() for e in d['encodings']))); "
+           "print(hashlib.sha256(repr(rows).encode()).hexdigest(), sorted(set(d['members'].tolist())))\"")
 ENCODE = (f"sudo -u face_rec env PYTHONPATH={APP_ROOT}/current/lib FACE_REC_CONFIG=/etc/face_rec/face_rec.toml "
           f"{APP_ROOT}/venv/bin/python -m face_rec.create_encodings --quiet")
 
