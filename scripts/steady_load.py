@@ -85,13 +85,16 @@ class SteadyLoad:
             thread.join(self.timeout + 5)
 
     def _request(self, session, kind):
+        # verify on each request: a session's own verify=False loses to REQUESTS_CA_BUNDLE in the
+        # environment (requests merges the environment over the session's setting).
+        options = {"timeout": self.timeout, "verify": self.verify}
         if kind == "page":
-            return session.get(self.base_url + "/", timeout=self.timeout)
+            return session.get(self.base_url + "/", **options)
         if kind == "cast":
             return session.get(f"{self.base_url}/casts/{self.cast}" if self.cast else self.base_url + "/casts",
-                               timeout=self.timeout)
+                               **options)
         return session.post(self.base_url + "/api/v1/match", files={"image": ("photo.jpg", self.photo)},
-                            data={"cast": self.cast} if self.cast else {}, timeout=self.timeout)
+                            data={"cast": self.cast} if self.cast else {}, **options)
 
     def _client(self, number):
         session = requests.Session()
