@@ -134,6 +134,10 @@ def update_cast(cast, cast_dir, out_path, pool, options, log):
     for stale in sorted(cast_thumbs.glob("*/*.webp")) if cast_thumbs.is_dir() else []:
         if (stale.parent.name, stale.name[:-len(".webp")]) not in encoded:
             stale.unlink()
+    # A member with no thumbnail left leaves no folder named for them either.
+    for folder in sorted(cast_thumbs.iterdir()) if cast_thumbs.is_dir() else []:
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
     # Skips from other detection settings became jobs above, so they count as changes too.
     changed = bool(jobs) or removed > 0 or set(skipped) != set(previous.skipped) or not out_path.exists()
     if changed:

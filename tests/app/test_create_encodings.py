@@ -144,3 +144,13 @@ def test_the_command_loads_no_web_app():
     loaded = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                        check=True).stdout)
     assert not {"flask", "face_rec.main", "face_rec.browse_casts", "face_rec.views"} & set(loaded)
+
+
+def test_a_member_removed_leaves_no_thumbnail_folder_named_for_them(gallery, capsys):
+    """A member forgotten (or a stray one dropped on a host that joins the fleet): their
+    thumbnails go, and so does the folder that bore their name."""
+    shutil.rmtree(gallery / "casts" / "presidents" / "biden")
+    code, out = run(gallery, capsys)
+    assert code == 0 and "encodings: changed" in out
+    assert not (gallery / "thumbs" / "presidents" / "biden").exists()
+    assert (gallery / "thumbs" / "presidents" / "obama" / "obama.jpg.webp").is_file()
