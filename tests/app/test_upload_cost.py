@@ -18,7 +18,9 @@ CASES = ["RGBA PNG budget", "RGBA64 PNG budget", "grey16 PNG budget", "narrow PN
 
 
 def test_every_upload_within_the_limit_costs_a_bounded_amount_or_gets_413(built_gallery):
-    results = bench.measure_cases(["phone 12 MP"] + CASES, gallery=built_gallery)
+    # The least CPU of two runs of each, the phone photo's too: one run on a busy 2-core machine
+    # once measured the RGBA PNG at 3.2x (2.0-2.5x on a quiet one).
+    results = bench.measure_cases(["phone 12 MP"] + CASES, repeat=2, gallery=built_gallery)
     phone = results["phone 12 MP"]
     table = "\n".join(f"{name}: {r['status']}, {r['cpu_s'] * 1000:.0f} ms ({r['cpu_s'] / phone['cpu_s']:.2f}x the "
                       f"phone photo), +{r['peak_mb']:.0f} MB" for name, r in results.items())
