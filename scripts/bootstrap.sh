@@ -33,13 +33,15 @@ make_ssh_key "$TESTHOST_MACHINE_KEY"
 image_build=$!
 
 # Controller venv, rebuilt only when the pins change. --require-hashes: only the files whose
-# sha256 the pins name (scripts/pin-requirements.sh), pip's own new version among them.
+# sha256 the pins name (scripts/pin-requirements.sh), pip's own new version among them. The
+# GCE extra too: the tests rehearse the Compute Engine plays with google.cloud's own code.
 req="$FACE_REC_ROOT/requirements/controller.txt"
-stamp="$FACE_REC_VENV/.requirements-$(hash_files "$req")"
+gce_req="$FACE_REC_ROOT/requirements/gce.txt"
+stamp="$FACE_REC_VENV/.requirements-$(hash_files "$req" "$gce_req")"
 if [ ! -e "$stamp" ]; then
   log "controller venv $FACE_REC_VENV"
   python3 -m venv "$FACE_REC_VENV"
-  "$FACE_REC_VENV/bin/pip" install -q --require-hashes -r "$req"
+  "$FACE_REC_VENV/bin/pip" install -q --require-hashes -r "$req" -r "$gce_req"
   rm -f "$FACE_REC_VENV"/.requirements-*
   touch "$stamp"
 fi

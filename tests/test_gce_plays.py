@@ -12,14 +12,18 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-GOOGLE_FIRST_TASK = "TASK [Reserve the load balancer's address]"
+GOOGLE_FIRST_TASK = "TASK [Create the fleet's VPC network]"
 
 
-def run_play(repo_root, playbook, extra_vars):
+def run_play(repo_root, playbook, extra_vars, inventory="inventory/gcp.yml"):
+    """The play as on call runs it, with the Compute Engine inventory (its `projects:` empty, so
+    it asks Google nothing: the project comes as an extra var, its check left to its own test)."""
     ansible_playbook = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
     env = {**os.environ, "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1", "GCP_AUTH_KIND": "serviceaccount",
            "GCP_SERVICE_ACCOUNT_FILE": "/nonexistent/face-rec-test.json"}
-    return subprocess.run([ansible_playbook, str(repo_root / "playbooks" / playbook), "-e", json.dumps(extra_vars)],
+    extra_vars = {"gce_check_inventory_project": False, **extra_vars}
+    return subprocess.run([ansible_playbook, *(["-i", inventory] if inventory else []),
+                           str(repo_root / "playbooks" / playbook), "-e", json.dumps(extra_vars)],
                           capture_output=True, text=True, timeout=120, cwd=repo_root, env=env, check=False)
 
 
@@ -28,19 +32,23 @@ def tls(tmp_path_factory):
     """A throwaway self-signed certificate and its keys, made here (no key is committed)."""
     folder = tmp_path_factory.mktemp("tls")
     files = SimpleNamespace(certificate=folder / "fullchain.pem", key=folder / "privkey.pem",
-                            encrypted_key=folder / "encrypted.pem", junk=folder / "junk.pem")
+                            encrypted_key=folder / "encrypted.pem", junk=folder / "junk.pem",
+                            ssh_key=folder / "id_ed25519")
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
                     "-nodes", "-keyout", str(files.key), "-out", str(files.certificate), "-days", "1",
                     "-subj", "/CN=face-rec.test"], check=True, capture_output=True)
     subprocess.run(["openssl", "pkcs8", "-topk8", "-in", str(files.key), "-out", str(files.encrypted_key),
                     "-passout", "pass:face-rec-test"], check=True, capture_output=True)
     files.junk.write_text("not a certificate\n")
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ops@face-rec.test", "-f", str(files.ssh_key)],
+                   check=True, capture_output=True)
     return files
 
 
 def good_vars(tls):
     return {"gce_project": "face-rec-test", "gce_ssh_source_ranges": ["198.51.100.0/24"],
-            "gce_tls_certificate_file": str(tls.certificate), "gce_tls_private_key_file": str(tls.key)}
+            "gce_tls_certificate_file": str(tls.certificate), "gce_tls_private_key_file": str(tls.key),
+            "gce_ssh_public_key_file": f"{tls.ssh_key}.pub"}
 
 
 @pytest.fixture
@@ -85,6 +93,12 @@ BAD_INPUTS = [
     (lambda tls: {"gce_tls_private_key_file": str(tls.encrypted_key)}, "must be one unencrypted PEM private key"),
     (lambda tls: {"gce_tls_private_key_file": None, "gce_tls_private_key": "not a key"},
      "The private key (gce_tls_private_key) must be one unencrypted PEM private key"),
+    # The login.
+    ({"gce_login": "password"}, "gce_login must be ssh-keys"),
+    ({"gce_ssh_user": "root"}, "a login name other than root, got root"),
+    ({"gce_ssh_public_key_file": "/nonexistent/id_ed25519.pub"}, "must be one OpenSSH public key"),
+    (lambda tls: {"gce_ssh_public_key_file": str(tls.ssh_key)}, "must be one OpenSSH public key"),
+    ({"gce_login": "os-login"}, "your OS Login POSIX user"),
     # The Alertmanager webhook, when given.
     ({"prometheus_alert_webhook_url": "hooks.example.test/face-rec"}, "prometheus_alert_webhook_url must be an http"),
     ({"prometheus_alert_webhook_url": "ftp://hooks.example.test/x"}, "prometheus_alert_webhook_url must be an http"),
@@ -126,6 +140,31 @@ def test_gce_vm_good_input_passes_the_checks(repo_root, good, tls, key_as):
     assert result.returncode != 0
     key_body = tls.key.read_text().splitlines()[1]
     assert key_body not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("login", ["ssh-keys", "os-login"])
+def test_gce_vm_good_login_passes_the_checks(repo_root, good, login):
+    extra = {**good, "gce_login": login, "gce_os_login_user": "sa_112233445566778899"}
+    result = run_play(repo_root, "gce_vm.yml", extra)
+    assert GOOGLE_FIRST_TASK in result.stdout, result.stdout[-2000:]
+
+
+def test_gce_vm_never_takes_a_local_test_host(repo_root, good):
+    """ansible.cfg's default inventory is the local test host's: without -i inventory/gcp.yml the
+    play stops before Google is asked anything, naming the host."""
+    result = run_play(repo_root, "gce_vm.yml", good, inventory=None)
+    said = " ".join(result.stdout.split())
+    assert result.returncode != 0
+    assert "run them with -i inventory/gcp.yml" in said and "face-rec-local" in said, said[-2000:]
+    assert GOOGLE_FIRST_TASK not in result.stdout
+
+
+def test_gce_vm_wants_its_project_in_the_inventory(repo_root, good):
+    result = run_play(repo_root, "gce_vm.yml", {**good, "gce_check_inventory_project": True})
+    said = " ".join(result.stdout.split())
+    assert result.returncode != 0
+    assert "inventory/gcp.yml lists the projects" in said and "put face-rec-test there" in said, said[-2000:]
+    assert GOOGLE_FIRST_TASK not in result.stdout
 
 
 def test_gce_teardown_wants_a_confirmation(repo_root):
