@@ -246,8 +246,9 @@ class ComputeReplay:
     def env(self):
         """What a process needs to send Compute's requests here (and nothing else)."""
         proxy = f"http://127.0.0.1:{self.server.server_address[1]}"
-        return {"HTTPS_PROXY": proxy, "https_proxy": proxy, "NO_PROXY": "127.0.0.1,localhost",
-                "no_proxy": "127.0.0.1,localhost", "REQUESTS_CA_BUNDLE": str(self.ca_file),
+        direct = "127.0.0.1,localhost,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16"  # the test hosts
+        return {"HTTPS_PROXY": proxy, "https_proxy": proxy, "NO_PROXY": direct, "no_proxy": direct,
+                "REQUESTS_CA_BUNDLE": str(self.ca_file),
                 "GCP_AUTH_KIND": "accesstoken", "GCP_ACCESS_TOKEN": "compute-replay"}
 
     # -- the API -------------------------------------------------------------------------------

@@ -67,6 +67,7 @@ BAD_INPUTS = [
     ({"gce_prefix": "Face_Rec"}, "gce_prefix a lowercase name (got Face_Rec)"),
     ({"gce_draining_timeout_s": -1}, "gce_draining_timeout_s 0-3600 (got -1)"),
     ({"gce_tls_profile": "COMPATIBLE"}, "gce_tls_profile must be MODERN or RESTRICTED (got COMPATIBLE)"),
+    ({"gce_lb_scheme": "INTERNAL"}, "or EXTERNAL (the classic one; got INTERNAL)"),
     # SSH ranges: missing, malformed, or letting in (nearly) everyone.
     ({"gce_ssh_source_ranges": []}, "gce_ssh_source_ranges must list the IPv4 CIDR ranges"),
     ({"gce_ssh_source_ranges": "198.51.100.0/24"}, "the ranges must be a list"),

@@ -94,6 +94,8 @@ def test_the_first_run_makes_the_fleet_on_its_own_network_and_stops_at_ssh(rehea
     assert network in resources
     rules = [r for key, r in resources.items() if "/firewalls/" in key]
     assert rules and all(rule["network"] == compute_replay.BASE + network for rule in rules)
+    backend = resources[f"projects/{PROJECT}/global/backendServices/face-rec-backend"]
+    assert backend["loadBalancingScheme"] == "EXTERNAL_MANAGED"
     ssh = next(rule for rule in rules if rule["name"] == "face-rec-allow-ssh")
     assert ssh["sourceRanges"] == ["198.51.100.0/24"]
     for instance in rehearsal["instances"]:
