@@ -274,6 +274,9 @@ class ComputeReplay:
             return self._error(400, "Invalid JSON payload received.", "parseError")
         with self.lock:
             self.requests.append((method["id"], path))
+            if params.get("project") not in (None, self.project):
+                self.problems.append(f"{method['id']}: project {params['project']!r}, not {self.project!r}")
+                return self._error(404, f"The resource 'projects/{params['project']}' was not found", "notFound")
             if "request" in method:
                 found = self.discovery.check(body if body is not None else {}, method["request"])
                 if found:

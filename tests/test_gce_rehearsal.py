@@ -19,6 +19,8 @@ sys.path.insert(0, str(ROOT / "molecule"))
 import compute_replay  # noqa: E402
 
 PROJECT = "face-rec-rehearsal"
+GROUP = f"projects/{PROJECT}/zones/europe-west1-b/instanceGroups/face-rec-group"
+INSTANCES = f"projects/{PROJECT}/zones/europe-west1-b/instances/"
 # Addresses where nothing answers SSH: the run must stop at its first connection.
 ADDRESSES = {"face-rec-1": "127.0.0.21", "face-rec-2": "127.0.0.22", "face-rec-3": "127.0.0.23",
              "face-rec-monitoring": "127.0.0.24"}
@@ -58,6 +60,11 @@ def rehearsal(tmp_path_factory):
     with compute_replay.ComputeReplay(ADDRESSES, project=PROJECT) as replay:
         runs = []
         for count in (2, 3):
+            if count == 3:
+                # As if the first run had gone on: face-rec-1 joined and serves, on call keeps
+                # face-rec-2 out (gcloud compute instances add-labels ... face-rec-drained=true).
+                replay.group_members[GROUP] = [compute_replay.BASE + INSTANCES + "face-rec-1"]
+                replay.resources[INSTANCES + "face-rec-2"]["labels"]["face-rec-drained"] = "true"
             before = len(replay.requests)
             result = ansible("ansible-playbook", "-i", str(inventory), "playbooks/gce_vm.yml",
                              "-e", json.dumps({**extra, "gce_vm_count": count}), env=replay.env)
@@ -103,9 +110,9 @@ def test_the_first_run_makes_the_fleet_on_its_own_network_and_stops_at_ssh(rehea
         metadata = {item["key"]: item["value"] for item in instance["metadata"]["items"]}
         assert metadata["face-rec-login"] == "ops" and metadata["enable-oslogin"] == "FALSE"
         assert metadata["ssh-keys"].startswith("ops:ssh-ed25519 ")
-    # No VM is in the load balancer before it has been provisioned and smoke tested.
-    group = f"projects/{PROJECT}/zones/europe-west1-b/instanceGroups/face-rec-group"
-    assert rehearsal["replay"].group_members[group] == []
+    # No VM was put in the load balancer: none was provisioned and smoke tested.
+    first_requests = rehearsal["runs"][0][1]
+    assert "compute.instanceGroups.addInstances" not in {method for method, _ in first_requests}
 
 
 def test_a_re_run_adds_the_vms_asked_for_and_touches_no_other(rehearsal):
@@ -117,8 +124,9 @@ def test_a_re_run_adds_the_vms_asked_for_and_touches_no_other(rehearsal):
                if method.rsplit(".", 1)[1] not in ("get", "list", "aggregatedList", "listInstances", "getHealth", "insert")
                and "Operations" not in method]
     assert not changed, changed
-    # face-rec-1 and -2 never joined (the first run stopped): they join now, with face-rec-3.
-    assert "Joining: face-rec-1, face-rec-2, face-rec-3" in said, said[-3000:]
+    # Only the new VM joins: face-rec-1 serves, face-rec-2 is kept out; the group keeps its member.
+    assert "Joining: face-rec-3;" in said, said[-3000:]
+    assert rehearsal["replay"].group_members[GROUP] == [compute_replay.BASE + INSTANCES + "face-rec-1"]
 
 
 def test_the_inventory_plugin_and_gce_vm_yml_give_the_vms_the_same_vars(rehearsal, tmp_path):
