@@ -1,7 +1,6 @@
 """The Compute Engine plays cannot reach Google Cloud from here: every input check runs, and
 fails with a clear message before anything talks to it; good inputs get past the checks."""
 
-import concurrent.futures
 import importlib
 import json
 import os
@@ -108,27 +107,58 @@ BAD_INPUTS = [
 
 
 @pytest.fixture(scope="module")
-def bad_input_plays(repo_root, tls):
-    """The play with each bad input, several at once: each is an ansible-playbook start-up that
-    waits on nothing else (run one by one, they were most of the Python tests' time)."""
-    def play(case):
-        bad = case[0](tls) if callable(case[0]) else case[0]
-        extra = {k: v for k, v in {**good_vars(tls), **bad}.items() if v is not None}
-        return bad, run_play(repo_root, "gce_vm.yml", extra)
-    with concurrent.futures.ThreadPoolExecutor(4) as pool:
-        return list(pool.map(play, BAD_INPUTS))
+def bad_input_messages(repo_root, tls, tmp_path_factory):
+    """Each bad input through playbooks/tasks/gce_inputs.yml, the checks gce_vm.yml runs before
+    anything else, all in one ansible-playbook run (one start-up, not one per case: they were most
+    of the Python tests' time): {case number: the message it stopped with}. The tests below run
+    gce_vm.yml itself, to show those checks come before any call to Google."""
+    folder = tmp_path_factory.mktemp("inputs")
+    tasks = []
+    for number, (bad, _) in enumerate(BAD_INPUTS):
+        bad = bad(tls) if callable(bad) else bad
+        case_vars = {k: v for k, v in {**good_vars(tls), **bad}.items() if v is not None}
+        tasks.append({"name": f"Case {number}", "block": [
+            {"name": "Check the inputs", "ansible.builtin.include_tasks": str(repo_root / "playbooks/tasks/gce_inputs.yml"),
+             "vars": case_vars},
+            {"name": "Note that it passed", "ansible.builtin.set_fact": {
+                "case_messages": "{{ case_messages | combine({'%d': 'passed'}) }}" % number}}],
+            "rescue": [{"name": "Note the message", "ansible.builtin.set_fact": {
+                # A check that loops names its failed items in their own results.
+                "case_messages": "{{ case_messages | combine({'%d': ansible_failed_result.msg ~ ' ' ~ "
+                                 "(ansible_failed_result.results | default([]) | selectattr('failed', 'defined') "
+                                 "| selectattr('failed') | map(attribute='msg') | join(' '))}) }}" % number}}]})
+    tasks.append({"name": "Write them", "ansible.builtin.copy": {"content": "{{ case_messages | to_json }}",
+                                                                 "dest": str(folder / "messages.json"), "mode": "0600"}})
+    play = [{"name": "Each bad input", "hosts": "localhost", "gather_facts": False, "tasks": tasks,
+             "vars_files": [str(repo_root / "playbooks/vars/gce.yml")], "vars": {"case_messages": {}}}]
+    (folder / "play.yml").write_text(yaml.safe_dump(play))
+    (folder / "hosts").write_text(f"localhost ansible_connection=local ansible_python_interpreter={sys.executable}\n")
+    ansible_playbook = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+    env = {**os.environ, "ANSIBLE_NOCOLOR": "1", "GCP_AUTH_KIND": "serviceaccount",
+           "ANSIBLE_FILTER_PLUGINS": str(repo_root / "playbooks" / "filter_plugins")}
+    extra = {"gce_check_inventory_project": False, "gce_inventory_file": str(repo_root / "inventory" / "gcp.yml")}
+    result = subprocess.run([ansible_playbook, "-i", str(folder / "hosts"), str(folder / "play.yml"), "-e", json.dumps(extra)],
+                            capture_output=True, text=True, timeout=300, cwd=repo_root, env=env, check=False)
+    assert result.returncode == 0, result.stdout[-3000:]
+    return {int(k): " ".join(str(v).split()) for k, v in json.loads((folder / "messages.json").read_text()).items()}
 
 
 @pytest.mark.parametrize("case", range(len(BAD_INPUTS)), ids=[message for _, message in BAD_INPUTS])
-def test_gce_vm_refuses_bad_input(bad_input_plays, case):
-    message = BAD_INPUTS[case][1]
-    bad, result = bad_input_plays[case]
-    assert result.returncode != 0
-    assert message in " ".join(result.stdout.split()), result.stdout[-2000:]
-    assert GOOGLE_FIRST_TASK not in result.stdout
+def test_gce_vm_refuses_bad_input(bad_input_messages, tls, case):
+    bad, message = BAD_INPUTS[case]
+    bad = bad(tls) if callable(bad) else bad
+    said = bad_input_messages[case]
+    assert message in said, said
     # The webhook URL is a secret: the message never repeats it.
     if "prometheus_alert_webhook_url" in bad:
-        assert bad["prometheus_alert_webhook_url"] not in result.stdout
+        assert bad["prometheus_alert_webhook_url"] not in said
+
+
+def test_gce_vm_checks_its_inputs_before_asking_google(repo_root, good):
+    result = run_play(repo_root, "gce_vm.yml", {**good, "gce_vm_count": 0})
+    assert result.returncode != 0
+    assert "gce_vm_count a whole number from 1 to 20 (got 0)" in " ".join(result.stdout.split()), result.stdout[-2000:]
+    assert GOOGLE_FIRST_TASK not in result.stdout
 
 
 @pytest.mark.parametrize("key_as", ["file", "vaulted text"])
