@@ -64,6 +64,23 @@ def discovery_document():
     return json.loads(path.read_text())
 
 
+def throwaway_certificate(folder):
+    """A self-signed certificate and its key for the load balancer (fullchain.pem, privkey.pem
+    in folder), made for the run: nothing is committed."""
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", str(pathlib.Path(folder) / "privkey.pem"), "-out", str(pathlib.Path(folder) / "fullchain.pem"),
+                    "-days", "1", "-subj", "/CN=face-rec.test"], check=True, capture_output=True)
+
+
+def rehearsal_inventory(folder, project):
+    """inventory/gcp.yml as on call sets it up (its `projects:` naming the project), the rest as
+    committed: the copy's path."""
+    root = pathlib.Path(__file__).resolve().parents[1]
+    inventory = pathlib.Path(folder) / "gcp.yml"
+    inventory.write_text((root / "inventory" / "gcp.yml").read_text().replace("projects: []", f"projects: [{project}]"))
+    return inventory
+
+
 class Discovery:
     """The methods of compute.v1.json by HTTP method and path, and its schemas."""
 
@@ -170,7 +187,7 @@ class ComputeReplay:
         self.resources = {}  # path under BASE -> resource
         self.operations = {}
         self.group_members = {}  # instance group path -> [instance selfLinks]
-        self.health_runs = {}  # instance selfLink -> consecutive (healthy, count)
+        self.health_runs = {}  # instance selfLink -> (state, last answer healthy, answers like it in a row)
         self.requests = []  # (method id, path)
         self.problems = []
         self.ids = itertools.count(7_000_000_000_000_000_000)
@@ -456,13 +473,9 @@ class ComputeReplay:
                 healthy = answer.status == 200
         except (OSError, urllib.error.URLError):
             healthy = False
-        state, run = self.health_runs.get(link, ("UNHEALTHY", 0))
-        seen_healthy, count = self.health_runs.get(link + "#run", (None, 0))
-        count = count + 1 if seen_healthy == healthy else 1
-        self.health_runs[link + "#run"] = (healthy, count)
-        if healthy and count >= HEALTHY_THRESHOLD:
-            state = "HEALTHY"
-        elif not healthy and count >= UNHEALTHY_THRESHOLD:
-            state = "UNHEALTHY"
-        self.health_runs[link] = (state, run)
+        state, seen, count = self.health_runs.get(link, ("UNHEALTHY", None, 0))
+        count = count + 1 if seen == healthy else 1
+        if count >= (HEALTHY_THRESHOLD if healthy else UNHEALTHY_THRESHOLD):
+            state = "HEALTHY" if healthy else "UNHEALTHY"
+        self.health_runs[link] = (state, healthy, count)
         return state

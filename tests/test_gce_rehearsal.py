@@ -48,12 +48,9 @@ def ansible(tool, *args, env):
 def rehearsal(tmp_path_factory):
     """gce_vm.yml run against the replay twice (2 VMs, then 3), as on call runs it."""
     folder = tmp_path_factory.mktemp("gce")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                    "-keyout", str(folder / "privkey.pem"), "-out", str(folder / "fullchain.pem"), "-days", "1",
-                    "-subj", "/CN=face-rec.test"], check=True, capture_output=True)
+    compute_replay.throwaway_certificate(folder)
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(folder / "id_ed25519")], check=True)
-    inventory = folder / "gcp.yml"
-    inventory.write_text((ROOT / "inventory" / "gcp.yml").read_text().replace("projects: []", f"projects: [{PROJECT}]"))
+    inventory = compute_replay.rehearsal_inventory(folder, PROJECT)
     extra = {"gce_ssh_source_ranges": ["198.51.100.0/24"], "gce_tls_certificate_file": str(folder / "fullchain.pem"),
              "gce_tls_private_key_file": str(folder / "privkey.pem"),
              "gce_ssh_public_key_file": str(folder / "id_ed25519.pub"), "face_rec_boot_timeout_s": 1}
@@ -137,7 +134,8 @@ def test_the_inventory_plugin_and_gce_vm_yml_give_the_vms_the_same_vars(rehearsa
     assert found["face_rec_monitoring"]["hosts"] == ["face-rec-monitoring"]
     # gce_vm.yml's inventory step, fed the same instance resources.
     (tmp_path / "instances.json").write_text(json.dumps(rehearsal["instances"]))
-    play = [{"name": "Add them", "hosts": "localhost", "gather_facts": False, "tasks": [
+    play = [{"name": "Add them", "hosts": "localhost", "gather_facts": False,
+             "vars_files": [str(ROOT / "playbooks/vars/gce.yml")], "tasks": [
                 {"name": "Add the VMs", "ansible.builtin.include_tasks": str(ROOT / "playbooks/tasks/gce_inventory.yml"),
                  "vars": {"gce_inventory_instances": "{{ lookup('ansible.builtin.file', '%s') | from_json }}"
                           % (tmp_path / "instances.json")}}]},

@@ -10,7 +10,6 @@ teardown deletes everything by the fleet's label."""
 
 import os
 import re
-import subprocess
 import sys
 
 import pytest
@@ -30,11 +29,8 @@ KEY = os.environ.get("FACE_REC_TESTHOST_KEY") or "/var/cache/face_rec/testhost/s
 @pytest.fixture(scope="module")
 def rehearsal(tmp_path_factory, photos):
     folder = tmp_path_factory.mktemp("gce")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                    "-keyout", str(folder / "privkey.pem"), "-out", str(folder / "fullchain.pem"), "-days", "1",
-                    "-subj", "/CN=face-rec.test"], check=True, capture_output=True)
-    inventory = folder / "gcp.yml"
-    inventory.write_text((ROOT / "inventory" / "gcp.yml").read_text().replace("projects: []", f"projects: [{PROJECT}]"))
+    compute_replay.throwaway_certificate(folder)
+    inventory = compute_replay.rehearsal_inventory(folder, PROJECT)
     addresses = {"face-rec-1": address_of(host_by_name(SPARE)), "face-rec-monitoring": address_of(host_by_name(BALANCER))}
     extra = {"gce_vm_count": 1, "gce_ssh_source_ranges": ["198.51.100.0/24"],
              "gce_tls_certificate_file": str(folder / "fullchain.pem"),
