@@ -159,6 +159,39 @@ def check_uwsgi_fixed(templates, facts):
     assert "processes = 7\n" in templates["main.ini.j2"]
 
 
+def check_gunicorn_derived(templates, facts):
+    workers = facts["gunicorn_worker_count"]
+    assert isinstance(workers, int) and 2 <= workers <= max(2, facts["processor_vcpus"])
+    conf, service = templates["gunicorn.conf.py.j2"], templates["gunicorn.service.j2"]
+    for line in (f"workers = {workers}", "timeout = 45", "graceful_timeout = 40", "max_requests = 500",
+                 "max_requests_jitter = 50", "backlog = 100", "limit_request_line = 4000",
+                 "limit_request_field_size = 6000", "preload_app = True", "control_socket_disable = True"):
+        assert line + "\n" in conf, line
+    compile(conf, "gunicorn.conf.py", "exec")  # Python that Gunicorn can load
+    high = min(workers * 500 + 256, int(facts["memtotal_mb"] * 0.8))
+    assert f"MemoryHigh={high}M\n" in service
+    assert f"MemoryMax={min((workers * 500 + 256) * 5 // 4, int(facts['memtotal_mb'] * 0.9))}M\n" in service
+    assert "TimeoutStopSec=55\n" in service  # graceful_timeout + 15
+    assert "Backlog=100\n" in templates["gunicorn.socket.j2"]
+
+
+def check_gunicorn_fixed(templates, facts):
+    assert facts["gunicorn_worker_count"] == 7
+    assert "workers = 7\n" in templates["gunicorn.conf.py.j2"]
+
+
+def check_nginx_gunicorn(templates, facts):
+    site = site_of(templates)
+    assert facts["nginx_match_in_flight"] == 15  # gunicorn_worker_count x 3
+    assert "uwsgi_pass" not in site and "uwsgi_param" not in site
+    # /healthz, /metrics, the pages and the match: each location sets every header itself.
+    assert site.count("proxy_pass http://unix:/run/face_rec/gunicorn.sock:;") == 4
+    assert site.count("proxy_set_header X-Forwarded-Proto $face_rec_scheme;") == 4
+    assert site.count("proxy_read_timeout 8s;") == 1 and "proxy_set_header X-Face-Rec-Answer-Within-S 8;" in site
+    assert "proxy_set_header X-Face-Rec-Passed-At $msec;" in site
+    assert "proxy_max_temp_file_size 0;" in site
+
+
 def check_dlib_derived(templates, facts):
     # Less memory than the threshold: swap when the host has less than the swap file's size.
     assert facts["dlib_needs_swap"] is (facts["swaptotal_mb"] < 1024)
@@ -215,9 +248,9 @@ def check_prometheus(templates, facts):
 
 
 def check_face_rec(templates, facts):
-    # No templates: the shared values' other roles read them (tests/test_shared_values.py passes
-    # them as strings to every role); here, the spec takes each string.
-    assert templates == {}
+    # One template, the app's sandbox (no variables): the shared values' other roles read them
+    # (tests/test_shared_values.py passes them as strings to every role); here, the spec takes each string.
+    assert list(templates) == ["app_sandbox.conf.j2"] and "SystemCallFilter=@system-service\n" in templates["app_sandbox.conf.j2"]
     assert facts["face_rec_request_timeout_s"] == "45" and facts["face_rec_mtail_port"] == "3904"
 
 
@@ -236,7 +269,7 @@ CASES = [
         "nginx_tls": "false", "nginx_match_max_in_flight": "0", "nginx_match_in_flight_per_worker": "4",
         "nginx_worker_connections": "1e3", "nginx_edge_tls": "false",
     }, facts=("nginx_match_in_flight",), check=check_nginx_plain),
-    Case("nginx-workers", "nginx", {"nginx_uwsgi_workers": "5", "nginx_match_in_flight_per_worker": "3"},
+    Case("nginx-workers", "nginx", {"nginx_app_workers": "5", "nginx_match_in_flight_per_worker": "3"},
          facts=("nginx_match_in_flight",), check=check_nginx_workers),
     Case("nginx-edge-tls", "nginx", {"nginx_edge_tls": "true", "nginx_tls": "false", "nginx_hsts_max_age_s": "700",
                                       "nginx_media_max_age_s": "300",
@@ -254,6 +287,14 @@ CASES = [
         "uwsgi_apt_lock_timeout_s": "300", "uwsgi_post_buffering_mb": "12", "uwsgi_reload_on_rss_mb": "500",
     }, facts=("uwsgi_workers",), check=check_uwsgi_derived),
     Case("uwsgi-fixed", "uwsgi", {"uwsgi_processes": "7"}, facts=("uwsgi_workers",), check=check_uwsgi_fixed),
+    Case("gunicorn-derived", "gunicorn", {
+        "gunicorn_workers": "0", "gunicorn_timeout_s": "45", "gunicorn_graceful_timeout_s": "40",
+        "gunicorn_max_requests": "500", "gunicorn_max_requests_jitter": "50", "gunicorn_worker_memory_mb": "500",
+        "gunicorn_backlog": "100", "gunicorn_limit_request_line": "4000", "gunicorn_limit_request_field_size": "6000",
+    }, facts=("gunicorn_worker_count",), check=check_gunicorn_derived),
+    Case("gunicorn-fixed", "gunicorn", {"gunicorn_workers": "7"}, facts=("gunicorn_worker_count",), check=check_gunicorn_fixed),
+    Case("nginx-gunicorn", "nginx", {"nginx_app_server": "gunicorn", "gunicorn_worker_count": "5"},
+         facts=("nginx_match_in_flight",), check=check_nginx_gunicorn),
     # native: the best baseline the controller has, so the role's CPU check passes on any CPU.
     Case("dlib-derived", "dlib", {
         "dlib_cpu_baseline": "native", "dlib_use_cuda": "false", "dlib_build_jobs": "0",
@@ -286,7 +327,7 @@ CASES = [
         "face_rec_request_timeout_s": "45", "face_rec_max_upload_mb": "12", "face_rec_media_max_age_s": "300",
         "face_rec_nginx_status_port": "8082", "face_rec_node_exporter_port": "9101", "face_rec_nginx_exporter_port": "9114",
         "face_rec_mtail_port": "3904", "face_rec_apt_lock_timeout_s": "300", "face_rec_http_port": "8080",
-        "face_rec_https_port": "8443",
+        "face_rec_https_port": "8443", "face_rec_derived_workers": "3",
     }, facts=("face_rec_request_timeout_s", "face_rec_mtail_port"), check=check_face_rec),
     # Wrong types stop the play before anything is used, naming the variable and the type.
     Case("nginx-wrong-types", "nginx", {"nginx_match_max_in_flight": "lots", "nginx_tls": "maybe"}, valid=False, fails=(
@@ -303,6 +344,9 @@ CASES = [
              "nginx_acme_domains needs nginx_tls: true, a contact nginx_acme_email, and DNS names",)),
     Case("nginx-acme-bad-name", "nginx", {"nginx_tls": "true", "nginx_acme_email": "ops@example.com"},
          data={"nginx_acme_domains": ["App.example.com/x"]}, valid=False, fails=("names ['App.example.com/x']",)),
+    Case("face_rec-unknown-server", "face_rec", {"face_rec_wsgi_server": "apache"}, valid=False, fails=(
+        "face_rec_wsgi_server must be one of: uwsgi, gunicorn",
+    )),
     Case("faceapp-wrong-type", "faceapp", {"faceapp_tolerance": "close"}, valid=False, fails=(
         "argument 'faceapp_tolerance' is of type str and we were unable to convert to float",
     )),

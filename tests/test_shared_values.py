@@ -22,14 +22,18 @@ ROLES = sorted(path.name for path in (ROOT / "roles").iterdir())
 SHARED = yaml.safe_load((ROOT / "roles/face_rec/defaults/main.yml").read_text())
 # Each shared value and the role variables that must equal it.
 PAIRS = {
-    "face_rec_root": ["faceapp_root", "uwsgi_root", "nginx_app_root", "roll_root"],
-    "face_rec_venv": ["dlib_venv", "faceapp_venv", "uwsgi_venv"],
-    "face_rec_config_file": ["faceapp_config_file", "uwsgi_config_file"],
-    "face_rec_service": ["uwsgi_service", "roll_service", "faceapp_service"],
-    "face_rec_user": ["faceapp_user", "uwsgi_user"],
-    "face_rec_group": ["faceapp_group", "uwsgi_group"],
+    "face_rec_root": ["faceapp_root", "uwsgi_root", "gunicorn_root", "nginx_app_root", "roll_root"],
+    "face_rec_venv": ["dlib_venv", "faceapp_venv", "uwsgi_venv", "gunicorn_venv"],
+    "face_rec_config_file": ["faceapp_config_file", "uwsgi_config_file", "gunicorn_config_file"],
+    "face_rec_service": ["uwsgi_service"],
+    "face_rec_app_service": ["roll_service", "faceapp_service"],
+    "face_rec_user": ["faceapp_user", "uwsgi_user", "gunicorn_user"],
+    "face_rec_group": ["faceapp_group", "uwsgi_group", "gunicorn_group"],
     "face_rec_app_socket": ["uwsgi_socket", "nginx_uwsgi_socket"],
-    "face_rec_request_timeout_s": ["uwsgi_harakiri_s"],
+    "face_rec_gunicorn_socket": ["gunicorn_socket", "nginx_gunicorn_socket"],
+    "face_rec_gunicorn_service": ["gunicorn_service"],
+    "face_rec_wsgi_server": ["nginx_app_server"],
+    "face_rec_request_timeout_s": ["uwsgi_harakiri_s", "gunicorn_timeout_s", "gunicorn_graceful_timeout_s"],
     "face_rec_max_upload_mb": ["faceapp_max_upload_mb", "nginx_client_max_body_size_mb", "uwsgi_post_buffering_mb"],
     "face_rec_media_max_age_s": ["nginx_media_max_age_s"],
     "face_rec_nginx_status_port": ["nginx_status_port", "exporters_nginx_status_url"],
@@ -40,13 +44,15 @@ PAIRS = {
     "face_rec_release_store": ["faceapp_release_store"],
     "face_rec_apt_lock_timeout_s": [f"{role}_apt_lock_timeout_s" for role in
                                     ("dlib", "exporters", "faceapp", "nginx", "prometheus", "uwsgi")],
-    "face_rec_web_group": ["uwsgi_socket_group", "nginx_web_group"],
+    "face_rec_web_group": ["uwsgi_socket_group", "gunicorn_socket_group", "nginx_web_group"],
     "face_rec_slug_pattern": ["nginx_slug_pattern", "faceapp_slug_pattern"],
     "face_rec_http_port": ["nginx_listen_port", "nginx_upstream_port", "prometheus_app_port"],
     "face_rec_https_port": ["nginx_tls_port"],
 }
 # Role variables that are a folder under the shared value.
 UNDER = {"dlib_controller_cache_dir", "uwsgi_controller_cache_dir", "faceapp_demo_casts_dir"}
+# What the values derived from others become when those are CHANGED.
+DERIVED = {"face_rec_venv": "/srv/fr/venv", "face_rec_app_service": "fr-gunicorn"}
 # Every shared value changed, as command-line strings (face_rec_venv follows face_rec_root).
 CHANGED = {
     "face_rec_root": "/srv/fr", "face_rec_service": "fr-app", "face_rec_config_file": "/etc/fr/settings.toml", "face_rec_user": "fr",
@@ -54,7 +60,8 @@ CHANGED = {
     "face_rec_max_upload_mb": "12", "face_rec_media_max_age_s": "300", "face_rec_nginx_status_port": "8082",
     "face_rec_node_exporter_port": "9101", "face_rec_nginx_exporter_port": "9114", "face_rec_mtail_port": "3904",
     "face_rec_controller_cache": "/srv/fr-cache", "face_rec_release_store": "/srv/fr-releases", "face_rec_apt_lock_timeout_s": "300", "face_rec_web_group": "web",
-    "face_rec_slug_pattern": "[a-z]{1,9}", "face_rec_http_port": "8080", "face_rec_https_port": "8443",
+    "face_rec_slug_pattern": "[a-z]{1,9}",
+    "face_rec_gunicorn_service": "fr-gunicorn", "face_rec_gunicorn_socket": "/run/fr/gunicorn.sock", "face_rec_wsgi_server": "gunicorn", "face_rec_http_port": "8080", "face_rec_https_port": "8443",
 }
 
 
@@ -95,7 +102,7 @@ def test_every_pair_resolves_to_the_shared_value(shared, run, resolved):
     values = resolved[run]
     expected = comparable(shared, values[shared])
     if run == "changed":
-        expected_given = comparable(shared, CHANGED.get(shared, "/srv/fr/venv"))
+        expected_given = comparable(shared, CHANGED.get(shared, DERIVED.get(shared)))
         assert expected == expected_given
     got = {name: comparable(name, values[name]) for name in PAIRS[shared]}
     assert got == dict.fromkeys(PAIRS[shared], expected)

@@ -50,7 +50,8 @@ def create_app(overrides=None):
 
     @app.after_request
     def _log_path_without_members(response):
-        # uWSGI's request log (roles/uwsgi's log-format) writes this, never the raw path.
+        # uWSGI's request log (roles/uwsgi's log-format) writes this, never the raw path
+        # (Gunicorn's logger works it out itself: face_rec/gunicorn_logging.py).
         if uwsgi is not None:
             uwsgi.set_logvar("face_rec_path", privacy.logged_path(request.path))
         return response

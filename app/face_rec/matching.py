@@ -94,13 +94,15 @@ def upload_decoder():
 
 def skip_if_nginx_gave_up():
     """nginx answers a match busy once it has waited FACE_REC_ANSWER_WITHIN_S for it since
-    FACE_REC_PASSED_AT (roles/nginx's match location). A match that waited that long in uWSGI's
+    FACE_REC_PASSED_AT (roles/nginx's match location). A match that waited that long in the WSGI server's
     queue has no one left to read its answer: it is not worked on, or a crowd would keep every
     worker on answers no one reads. 499 (nginx's code for a request whose client has gone)
     keeps it apart from the app's errors in the metrics; no one receives it."""
+    environ = request.environ
     try:
-        passed_at = float(request.environ["FACE_REC_PASSED_AT"])
-        within = float(request.environ["FACE_REC_ANSWER_WITHIN_S"])
+        # uwsgi_param under uWSGI; headers nginx sets (over any a client sent) under Gunicorn.
+        passed_at = float(environ.get("FACE_REC_PASSED_AT") or environ["HTTP_X_FACE_REC_PASSED_AT"])
+        within = float(environ.get("FACE_REC_ANSWER_WITHIN_S") or environ["HTTP_X_FACE_REC_ANSWER_WITHIN_S"])
     except (KeyError, ValueError):
         return  # not behind our nginx (tests, flask run)
     waited = time.time() - passed_at
