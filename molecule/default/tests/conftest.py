@@ -2,6 +2,7 @@
 a way to converge site.yml again with other variables, as on call would on a live host, and the
 hosts with the per-client limits lifted."""
 
+import dataclasses
 import pathlib
 import sys
 
@@ -10,6 +11,30 @@ import pytest
 # What every scenario's tests share (molecule/face_rec_testing.py).
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 from face_rec_testing import ROOT, photos, play, request_fuzz, steady_load  # noqa: E402,F401
+
+
+@dataclasses.dataclass(frozen=True)
+class AppServer:
+    """The WSGI server a host runs (face_rec_wsgi_server): its unit, socket and process name."""
+    name: str
+    unit: str
+    socket: str
+    comm: str
+
+
+SERVERS = {"uwsgi": AppServer("uwsgi", "main", "/run/face_rec/main.sock", "uwsgi"),
+           "gunicorn": AppServer("gunicorn", "gunicorn", "/run/face_rec/gunicorn.sock", "gunicorn")}
+
+
+@pytest.fixture(scope="module")
+def server(host):
+    """This host's server, as its inventory says (molecule.yml: the Debian 13 host runs Gunicorn)."""
+    return SERVERS[host.ansible.get_variables().get("face_rec_wsgi_server", "uwsgi")]
+
+
+@pytest.fixture(scope="module")
+def other_server(server):
+    return next(other for other in SERVERS.values() if other != server)
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,9 @@
 """The pages in a real browser: Debian's headless Chromium, driven by Selenium through
-chromium-driver (no browser is downloaded), against the site through nginx on the Debian 12
-host. Upload obama2.jpg with the form using the keyboard, see Obama first beside the face
+chromium-driver (no browser is downloaded), against the site through nginx on each host
+(uWSGI on Debian 12, Gunicorn on Debian 13). Upload obama2.jpg with the form using the keyboard, see Obama first beside the face
 from the photo, open the cast and a member, send a photo with no face; at a desktop's and a
-phone's width. Screenshots go to screenshots/ (gitignored) for people to look at."""
+phone's width. Screenshots go to screenshots/ (gitignored; the Gunicorn host's to
+screenshots/gunicorn/) for people to look at."""
 
 import base64
 import io
@@ -26,11 +27,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[3]
 SHOTS = pathlib.Path(os.environ.get("FACE_REC_SCREENSHOTS", ROOT / "screenshots"))
 DESKTOP, PHONE, SMALL_PHONE = (1280, 900), (390, 844), (360, 740)
 
-testinfra_hosts = ["ansible://face-rec-default"]
-
 
 @pytest.fixture(scope="module")
-def browser():
+def browser(server):
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
     # --hide-scrollbars: as on a phone, where scrollbars overlay the page; a desktop's 15 px
@@ -40,7 +39,8 @@ def browser():
         options.add_argument(argument)
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
     driver.set_window_size(*DESKTOP)
-    SHOTS.mkdir(parents=True, exist_ok=True)
+    driver.face_rec_shots = SHOTS if server.name == "uwsgi" else SHOTS / server.name
+    driver.face_rec_shots.mkdir(parents=True, exist_ok=True)
     yield driver
     driver.quit()
 
@@ -49,7 +49,7 @@ def shoot(driver, name, size=DESKTOP):
     """A whole-page screenshot at this window size (Chromium's own, beyond the viewport)."""
     driver.set_window_size(*size)
     shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})
-    (SHOTS / f"{name}.png").write_bytes(base64.b64decode(shot["data"]))
+    (driver.face_rec_shots / f"{name}.png").write_bytes(base64.b64decode(shot["data"]))
     driver.set_window_size(*DESKTOP)
 
 

@@ -9,21 +9,25 @@ import time
 import requests
 
 
-def test_services_enabled_and_running_as_the_right_users(host):
-    for name in ("main", "nginx"):
+def test_services_enabled_and_running_as_the_right_users(host, server, other_server):
+    for name in (server.unit, f"{server.unit}.socket", "nginx"):
         assert host.service(name).is_enabled and host.service(name).is_running, name
-    uwsgi = host.process.filter(comm="uwsgi")
-    assert len(uwsgi) >= 3 and {p.user for p in uwsgi} == {"face_rec"}
+    app = host.process.filter(comm=server.comm)
+    assert len(app) >= 3 and {p.user for p in app} == {"face_rec"}
+    # Nothing of the other server: not running, not enabled, no unit, no process.
+    assert not host.file(f"/etc/systemd/system/{other_server.unit}.service").exists
+    assert not host.file(f"/etc/systemd/system/{other_server.unit}.socket").exists
+    assert not host.process.filter(comm=other_server.comm)
     assert {p.user for p in host.process.filter(comm="nginx")} == {"root", "www-data"}
     assert host.user("face_rec").shell == "/usr/sbin/nologin"
 
 
-def test_socket_owned_by_systemd_with_owner_and_mode(host):
-    socket = host.file("/run/face_rec/main.sock")
+def test_socket_owned_by_systemd_with_owner_and_mode(host, server):
+    socket = host.file(server.socket)
     assert socket.is_socket
     assert (socket.user, socket.group, socket.mode) == ("face_rec", "www-data", 0o660)
-    assert host.service("main.socket").is_enabled and host.service("main.socket").is_running
-    assert "/run/face_rec/main.sock" in host.check_output("systemctl show main.socket -p Listen --value")
+    assert host.service(f"{server.unit}.socket").is_enabled and host.service(f"{server.unit}.socket").is_running
+    assert server.socket in host.check_output(f"systemctl show {server.unit}.socket -p Listen --value")
 
 
 def test_encodings_are_the_app_users_alone(host):
@@ -50,12 +54,12 @@ def test_home_page_through_nginx(base_url):
         assert header in response.headers
 
 
-def test_static_file_served_by_nginx_alone(host, base_url):
+def test_static_file_served_by_nginx_alone(host, base_url, server):
     marker = f"/static/style.css?probe={time.time_ns()}"
     response = requests.get(base_url + marker, timeout=10)
     assert response.status_code == 200 and "max-age=604800" in response.headers["Cache-Control"]
     with host.sudo():
-        assert marker not in host.check_output("journalctl -u main --no-pager -o cat")
+        assert marker not in host.check_output(f"journalctl -u {server.unit} --no-pager -o cat")
         assert marker in host.check_output("tail -n 50 /var/log/nginx/access.log")
 
 
@@ -65,7 +69,7 @@ def test_member_photo_served_and_metadata_not(base_url, photos):
     assert requests.get(base_url + "/media/presidents/obama/member.yml", timeout=10).status_code == 404
 
 
-def test_face_thumbnail_served_by_nginx_alone(host, base_url):
+def test_face_thumbnail_served_by_nginx_alone(host, base_url, server):
     """create_encodings' thumbnails: small WebP files nginx serves without the app."""
     marker = f"/thumbs/presidents/obama/obama.jpg.webp?probe={time.time_ns()}"
     response = requests.get(base_url + marker, timeout=10)
@@ -75,17 +79,17 @@ def test_face_thumbnail_served_by_nginx_alone(host, base_url):
     assert requests.get(base_url + "/thumbs/presidents/obama/../../../encodings/presidents.npz",
                         timeout=10).status_code in (400, 404)
     with host.sudo():
-        assert marker not in host.check_output("journalctl -u main --no-pager -o cat")
+        assert marker not in host.check_output(f"journalctl -u {server.unit} --no-pager -o cat")
 
 
-def test_logs_never_name_a_member(host, base_url):
-    """A member's page is logged up to its cast, by nginx and by uWSGI alike (forget.yml then
+def test_logs_never_name_a_member(host, base_url, server):
+    """A member's page is logged up to its cast, by nginx and by uWSGI or Gunicorn alike (forget.yml then
     has no access-log line to scrub)."""
     since = host.check_output("date '+%Y-%m-%d %H:%M:%S'")
     assert requests.get(base_url + "/casts/presidents/obama", timeout=10).status_code == 200
     time.sleep(1)
     with host.sudo():
-        journal = host.check_output(f"journalctl -u main --no-pager -o cat --since '{since}'")
+        journal = host.check_output(f"journalctl -u {server.unit} --no-pager -o cat --since '{since}'")
         access = host.check_output("tail -n 20 /var/log/nginx/access.log")
     assert "GET /casts/presidents/- 200" in journal, journal[-2000:]
     assert '"GET /casts/presidents/- HTTP/1.1" 200' in access, access
@@ -165,33 +169,38 @@ def test_app_comes_back_after_a_reboot_without_ansible(host, base_url):
         assert time.monotonic() < deadline, "the app did not come back within 2 minutes"
         time.sleep(2)
     assert requests.get(base_url + "/casts/presidents", timeout=10).status_code == 200
-    socket = host.file("/run/face_rec/main.sock")  # made at boot by main.socket, untouched by main.service
+    socket = host.file(server.socket)  # made at boot by the socket unit, untouched by the service
     assert (socket.user, socket.group, socket.mode) == ("face_rec", "www-data", 0o660)
 
 
-def test_workers_share_the_models(host):
-    """Without lazy-apps the models are loaded once in the master and shared copy-on-write:
+def test_workers_share_the_models(host, server):
+    """Without lazy-apps (uWSGI), with preload_app (Gunicorn), the models are loaded once in the master and shared copy-on-write:
     a worker's proportional share of memory (PSS) is far below what it maps (RSS)."""
     def kb(pid, field):
         with host.sudo():
             rollup = host.check_output(f"cat /proc/{pid}/smaps_rollup")
         return next(int(line.split()[1]) for line in rollup.splitlines() if line.startswith(field + ":"))
-    processes = host.process.filter(comm="uwsgi")
+    processes = host.process.filter(comm=server.comm)
     master = min(processes, key=lambda p: p.pid)
     workers = [p for p in processes if p.ppid == master.pid]
     pss = [kb(p.pid, "Pss") for p in workers]
     rss = [kb(p.pid, "Rss") for p in workers]
     total = kb(master.pid, "Pss") + sum(pss)
-    print(f"\nuWSGI: {len(workers)} workers, PSS per worker {sum(pss) / len(pss) / 1024:.0f} MB "
+    print(f"\n{server.name}: {len(workers)} workers, PSS per worker {sum(pss) / len(pss) / 1024:.0f} MB "
           f"(RSS {sum(rss) / len(rss) / 1024:.0f} MB), whole tree {total / 1024:.0f} MB")
     assert sum(pss) < sum(rss) / 2
 
 
-def test_memory_backstop_is_sized_from_the_workers(host):
-    """A worker a request left above reload-on-rss is replaced; the whole app is throttled
-    above every worker at that size plus the master, and stopped a quarter above."""
-    workers = len(host.process.filter(comm="uwsgi")) - 1
-    assert "reload-on-rss = 600\n" in host.file("/etc/face_rec/main.ini").content_string
-    high = int(host.check_output("systemctl show main -p MemoryHigh --value"))
-    limit = int(host.check_output("systemctl show main -p MemoryMax --value"))
+def test_memory_backstop_is_sized_from_the_workers(host, server):
+    """uWSGI replaces a worker a request left above reload-on-rss, Gunicorn recycles workers after
+    max_requests with jitter; the whole app is throttled above every worker at 600 MB plus the
+    master, and stopped a quarter above."""
+    workers = len(host.process.filter(comm=server.comm)) - 1
+    if server.name == "uwsgi":
+        assert "reload-on-rss = 600\n" in host.file("/etc/face_rec/main.ini").content_string
+    else:
+        conf = host.file("/etc/face_rec/gunicorn.conf.py").content_string
+        assert "max_requests = 1000\n" in conf and "max_requests_jitter = 100\n" in conf
+    high = int(host.check_output(f"systemctl show {server.unit} -p MemoryHigh --value"))
+    limit = int(host.check_output(f"systemctl show {server.unit} -p MemoryMax --value"))
     assert high == (workers * 600 + 256) * 2**20 and limit == (workers * 600 + 256) * 5 // 4 * 2**20, (high, limit)

@@ -37,11 +37,11 @@ def _under_load(base_url, photos, event, clients=4):
     return load
 
 
-def _main_pid(host):
-    return int(host.check_output("systemctl show -p MainPID --value main"))
+def _main_pid(host, unit):
+    return int(host.check_output(f"systemctl show -p MainPID --value {unit}"))
 
 
-def test_restarts_and_kills_under_load(host, base_url, photos, lifted):
+def test_restarts_and_kills_under_load(host, base_url, photos, lifted, server):
     def run(command):
         def event():
             with host.sudo():
@@ -49,18 +49,19 @@ def test_restarts_and_kills_under_load(host, base_url, photos, lifted):
         return event
 
     def kill_master():
-        before = _main_pid(host)
+        before = _main_pid(host, server.unit)
         run(f"kill -9 {before}")()
         deadline = time.monotonic() + 60
-        while _main_pid(host) in (0, before) and time.monotonic() < deadline:
+        while _main_pid(host, server.unit) in (0, before) and time.monotonic() < deadline:
             time.sleep(0.2)
 
-    workers = len(host.process.filter(comm="uwsgi")) - 1
+    unit, comm = server.unit, server.comm
+    workers = len(host.process.filter(comm=comm)) - 1
     events = {
-        "systemctl restart main": run("systemctl restart main"),
-        "systemctl reload main": run("systemctl reload main"),
-        "kill -9 a uWSGI worker": run("pkill -9 -o -P $(systemctl show -p MainPID --value main) uwsgi"),
-        "kill -9 the uWSGI master": kill_master,
+        f"systemctl restart {unit}": run(f"systemctl restart {unit}"),
+        f"systemctl reload {unit}": run(f"systemctl reload {unit}"),
+        "kill -9 a worker": run(f"pkill -9 -o -P $(systemctl show -p MainPID --value {unit}) {comm}"),
+        "kill -9 the master": kill_master,
         "systemctl reload nginx": run("systemctl reload nginx"),
         "systemctl restart nginx": run("systemctl restart nginx"),
     }
@@ -73,12 +74,12 @@ def test_restarts_and_kills_under_load(host, base_url, photos, lifted):
     print("\nfailed requests under a steady load:")
     for name, result in results.items():
         print(f"  {name}: {result}")
-    assert host.service("main").is_running and host.service("nginx").is_running
-    for name in ("systemctl restart main", "systemctl reload main", "systemctl reload nginx"):
+    assert host.service(unit).is_running and host.service("nginx").is_running
+    for name in (f"systemctl restart {unit}", f"systemctl reload {unit}", "systemctl reload nginx"):
         assert results[name]["failed"] == 0, (name, results[name])
     # A kill fails at most the requests its processes were serving.
-    assert results["kill -9 a uWSGI worker"]["failed"] <= 1
-    assert results["kill -9 the uWSGI master"]["failed"] <= workers
+    assert results["kill -9 a worker"]["failed"] <= 1
+    assert results["kill -9 the master"]["failed"] <= workers
 
 
 def test_overload_is_shed_early_and_clearly(host, base_url, photos, lifted):
@@ -124,7 +125,7 @@ def test_overload_is_shed_early_and_clearly(host, base_url, photos, lifted):
     assert max(seconds for _, _, seconds in checks) < 3, checks
 
 
-def test_a_host_whose_app_is_stuck_answers_busy_in_seconds_and_skips_what_it_gave_up(host, base_url, photos):
+def test_a_host_whose_app_is_stuck_answers_busy_in_seconds_and_skips_what_it_gave_up(host, base_url, photos, server):
     """Every process of the app stopped (SIGSTOP, as when its workers are all deep in matches):
     nginx itself answers within its busy times (roles/nginx), so a balancer's timeout, longer,
     only ever meets a host that answers nothing: /healthz 200 {"status": "busy"} after
@@ -145,7 +146,7 @@ def test_a_host_whose_app_is_stuck_answers_busy_in_seconds_and_skips_what_it_gav
         return answer, time.monotonic() - started
     with host.sudo():
         since = host.check_output("date '+%Y-%m-%d %H:%M:%S'")
-        host.run_expect([0], "systemctl kill --signal=SIGSTOP main.service")
+        host.run_expect([0], f"systemctl kill --signal=SIGSTOP {server.unit}.service")
     try:
         with concurrent.futures.ThreadPoolExecutor(3) as pool:
             health = pool.submit(timed, "GET", "/healthz")
@@ -155,7 +156,7 @@ def test_a_host_whose_app_is_stuck_answers_busy_in_seconds_and_skips_what_it_gav
             (health, health_s), (page, page_s), (match, match_s) = health.result(), page.result(), match.result()
     finally:
         with host.sudo():
-            host.run_expect([0], "systemctl kill --signal=SIGCONT main.service")
+            host.run_expect([0], f"systemctl kill --signal=SIGCONT {server.unit}.service")
     figures_of(host)["app stuck: answered busy after s"] = {
         "healthz": round(health_s, 2), "page": round(page_s, 2), "match": round(match_s, 2)}
     assert health.status_code == 200 and health.json() == {"status": "busy"}, health.text
@@ -169,5 +170,5 @@ def test_a_host_whose_app_is_stuck_answers_busy_in_seconds_and_skips_what_it_gav
     assert answer.status_code == 200 and answer.json()["faces"][0]["matches"][0]["member"] == "obama"
     assert seconds < 2, seconds
     with host.sudo():
-        journal = host.check_output(f"journalctl -u main --since '{since}' --no-pager")
+        journal = host.check_output(f"journalctl -u {server.unit} --since '{since}' --no-pager")
     assert "skipped a match nginx had answered busy" in journal, journal[-2000:]

@@ -22,8 +22,11 @@ INVENTORY = os.environ.get("MOLECULE_INVENTORY_FILE", "")
 APP_HOSTS = ["face-rec-fleet-a", "face-rec-fleet-b"]
 BALANCER = "face-rec-fleet-lb"
 # The fleet runs under a root of its own (molecule.yml), so every play must follow face_rec_root.
-APP_ROOT = yaml.safe_load((pathlib.Path(__file__).resolve().parents[1] / "molecule.yml").read_text())[
-    "provisioner"]["inventory"]["group_vars"]["all"]["face_rec_root"]
+SCENARIO = yaml.safe_load((pathlib.Path(__file__).resolve().parents[1] / "molecule.yml").read_text())
+APP_ROOT = SCENARIO["provisioner"]["inventory"]["group_vars"]["all"]["face_rec_root"]
+# Each app host's unit: face-rec-fleet-b runs the app under Gunicorn, the others under uWSGI (main).
+APP_UNITS = {name: "gunicorn" if host_vars.get("face_rec_wsgi_server") == "gunicorn" else "main"
+             for name, host_vars in SCENARIO["provisioner"]["inventory"]["host_vars"].items()}
 
 
 def host_by_name(name):

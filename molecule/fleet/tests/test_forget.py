@@ -78,7 +78,7 @@ def _forget_under_load(host, app_hosts, balancer_url, photos, casts, figures):
     # The 404s just now are logged without their slug too.
     for app in [*app_hosts.values(), host]:
         with app.sudo():
-            logs = app.check_output("cat /var/log/nginx/*.log; journalctl -u main -u nginx --no-pager -o cat")
+            logs = app.check_output("cat /var/log/nginx/*.log; journalctl -u main -u gunicorn -u nginx --no-pager -o cat")
         assert f"/{CAST}/{MEMBER}" not in logs
         assert not [spelling for spelling in SPELLINGS if spelling in logs], logs[-2000:]
         assert app.run(f"test -e {APP_ROOT}/shared/thumbs/{CAST}/{MEMBER}").rc == 1

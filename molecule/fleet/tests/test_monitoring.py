@@ -10,7 +10,7 @@ import subprocess
 import time
 
 import requests
-from conftest import APP_HOSTS, APP_ROOT, BALANCER, ROOT, address_of, firing, load_figures, play, query, steady, wait_for
+from conftest import APP_HOSTS, APP_ROOT, APP_UNITS, BALANCER, ROOT, address_of, firing, load_figures, play, query, steady, wait_for
 
 testinfra_hosts = [f"ansible://{BALANCER}"]
 
@@ -102,7 +102,7 @@ def test_a_frozen_app_host_costs_no_request_and_seconds_at_most(host, app_hosts,
 
 
 def test_a_stuck_app_host_is_busy_not_dead_and_stays_in_rotation(host, app_hosts, balancer_url, photos, figures):
-    """An app host whose app is stuck for 15 s (SIGSTOP of main.service: as when every worker is
+    """An app host whose app is stuck for 15 s (SIGSTOP of its unit: as when every worker is
     deep in a match), under the steady load through the balancer: its own nginx answers what
     waits too long 503 busy, with Retry-After, within its busy times (6 s a page, 8 s a match),
     before the balancer's timeouts (2 s longer). The balancer passes those on as they are: no
@@ -116,12 +116,12 @@ def test_a_stuck_app_host_is_busy_not_dead_and_stays_in_rotation(host, app_hosts
     with steady(balancer_url, photos, seconds=120) as load:
         time.sleep(5)
         with stuck.sudo():
-            stuck.run_expect([0], "systemctl kill --signal=SIGSTOP main.service")
+            stuck.run_expect([0], f"systemctl kill --signal=SIGSTOP {APP_UNITS[stuck_name]}.service")
         try:
             time.sleep(15)
         finally:
             with stuck.sudo():
-                stuck.run_expect([0], "systemctl kill --signal=SIGCONT main.service")
+                stuck.run_expect([0], f"systemctl kill --signal=SIGCONT {APP_UNITS[stuck_name]}.service")
         time.sleep(10)
         load.stop()
     slowest = {kind: round(max((a.seconds for a in load.answers if a.kind == kind), default=0), 2)
@@ -149,7 +149,8 @@ def test_a_stopped_app_host_costs_its_requests_in_flight_and_status_shows_it(hos
     (its alert, the same FaceRecHostDown as a frozen host's, is shown above)."""
     stopped_name = APP_HOSTS[1]
     stopped = app_hosts[stopped_name]
-    services = "prometheus-node-exporter nginx main.socket main"
+    unit = APP_UNITS[stopped_name]
+    services = f"prometheus-node-exporter nginx {unit}.socket {unit}"
     with steady(balancer_url, photos, seconds=60) as load:
         time.sleep(5)
         with stopped.sudo():
@@ -166,7 +167,7 @@ def test_a_stopped_app_host_costs_its_requests_in_flight_and_status_shows_it(hos
     assert len(load.failed) <= load.clients, load.failed
     out = status.stdout
     assert status.returncode == 0, out[-3000:]
-    assert "nginx=inactive" in out and "main=inactive" in out
+    assert "nginx=inactive" in out and f"{unit}=inactive" in out
     view = out.split("balancer view")[-1]
     assert stopped_name in view and "unreachable" in view
 
