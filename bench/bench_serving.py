@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
-"""Serving throughput through nginx and uWSGI against the compute limit, measured in one run.
+"""Serving throughput through nginx and each WSGI server (uWSGI, Gunicorn) against the compute
+limit, side by side on the same host, measured in one run.
 
     bench_serving.py [--url http://127.0.0.1:8080] [--host face-rec-local] [--seconds 20]
+                     [--servers uwsgi gunicorn]
 
 Run it against the local test host from `make up` (only 127.0.0.1 or a test host this project
-started). It lifts the per-client rate limit with the nginx role's own variables
-(`site.yml --tags nginx -e nginx_match_rate_per_s=1000 ...`) and puts the defaults back after.
+started). For each server in turn it runs site.yml with face_rec_wsgi_server set to it and the
+per-client limits lifted with the nginx role's own variables (`-e nginx_match_rate_per_s=1000
+...`); at the end, site.yml again with the first server and the defaults.
 
 1. Compute limit: the app's match path (decode, detect, encode, search) on obama2.jpg in one
    plain process on this machine, matches per second per core, times the host's cores.
@@ -14,8 +17,11 @@ started). It lifts the per-client rate limit with the nginx role's own variables
 3. Baseline, same photo, same run: face_recognition's web_service_example.py way (Flask's
    development server, the photo decoded and searched at full size on each request), at the
    same client counts, as a ratio.
-4. Memory: RSS of every uWSGI process, sampled every 5 s under 4 clients for --memory-seconds.
-Prints JSON, and the lines BENCHMARKS.md's table takes.
+4. Memory: RSS of every process of the server, sampled every 5 s under 4 clients for
+   --memory-seconds.
+5. Events: failed requests of a steady load (4 clients: pages, cast pages, matches) across
+   `systemctl restart` and `systemctl reload` of the server's unit.
+Steps 2, 4 and 5 run for each server. Prints JSON, and the lines BENCHMARKS.md's tables take.
 """
 
 import argparse
@@ -39,7 +45,10 @@ import steady_load  # noqa: E402
 # The per-client rate limit and the host's admission limit (3 matches in flight per worker,
 # then 503 at once): the benchmark wants every client served, queued behind the workers.
 LIFTED = {"nginx_match_rate_per_s": 1000, "nginx_match_burst": 1000, "nginx_match_max_in_flight": 1000,
-          "nginx_client_max_in_flight": 1000}
+          "nginx_client_max_in_flight": 1000, "nginx_client_max_matches_in_flight": 1000,
+          "nginx_page_rate_per_s": 1000, "nginx_page_burst": 1000}
+# Each server's unit and the name of its processes.
+SERVERS = {"uwsgi": {"unit": "main", "comm": "uwsgi"}, "gunicorn": {"unit": "gunicorn", "comm": "gunicorn"}}
 
 
 def compute_limit(photo, cores, seconds=15):
@@ -114,26 +123,26 @@ def example_baseline(photo, known, counts, seconds):
         server.wait()
 
 
-def uwsgi_rss(host):
-    out = subprocess.run(["docker", "exec", host, "ps", "-C", "uwsgi", "-o", "pid=,rss="],
+def server_rss(host, comm):
+    out = subprocess.run(["docker", "exec", host, "ps", "-C", comm, "-o", "pid=,rss="],
                          capture_output=True, text=True, check=True).stdout
     return {int(pid): int(rss) // 1024 for pid, rss in (line.split() for line in out.splitlines())}
 
 
-def memory_under_load(url, host, photo, seconds):
+def memory_under_load(url, host, comm, photo, seconds):
     samples = []
     stop = threading.Event()
 
     def sampler():
         while not stop.is_set():
-            samples.append(uwsgi_rss(host))
+            samples.append(server_rss(host, comm))
             stop.wait(5)
     thread = threading.Thread(target=sampler)
     thread.start()
     result = load(url, photo, 4, seconds)
     stop.set()
     thread.join()
-    # Workers are recycled after uWSGI's max-requests: report by role, over every sample.
+    # Workers are recycled after max-requests: report by role, over every sample.
     master = min(set().union(*samples))
     workers = [rss for sample in samples for pid, rss in sample.items() if pid != master]
     return {"load": result, "samples": len(samples), "worker_pids_seen": len(set().union(*samples)) - 1,
@@ -143,8 +152,23 @@ def memory_under_load(url, host, photo, seconds):
             "worker_mb_min_max": [min(workers), max(workers)]}
 
 
-def site_nginx(inventory, extra):
-    command = ["ansible-playbook", "-i", str(ROOT / inventory), str(ROOT / "site.yml"), "--tags", "nginx"]
+def events_under_load(url, host, unit, photo):
+    """Failed requests of a steady load across a restart and a reload of the server's unit."""
+    results = {}
+    for action in ("restart", "reload"):
+        with steady_load.SteadyLoad(url, clients=4, seconds=120, max_requests=5000, photo=photo,
+                                    cast="presidents") as run:
+            time.sleep(3)
+            subprocess.run(["docker", "exec", host, "systemctl", action, unit], check=True)
+            time.sleep(8)
+        results[action] = {"requests": len(run.answers), "failed": len(run.failed)}
+    return results
+
+
+def site(inventory, extra, tags=()):
+    command = ["ansible-playbook", "-i", str(ROOT / inventory), str(ROOT / "site.yml")]
+    if tags:
+        command += ["--tags", ",".join(tags)]
     if extra:
         command += ["-e", json.dumps(extra)]
     subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL,
@@ -157,33 +181,42 @@ def main():
     parser.add_argument("--host", default="face-rec-local")
     parser.add_argument("--inventory", default="inventory/local.yml")
     parser.add_argument("--seconds", type=float, default=20)
-    parser.add_argument("--memory-seconds", type=float, default=180)
+    parser.add_argument("--memory-seconds", type=float, default=90)
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 2, 4, 8])
+    parser.add_argument("--servers", nargs="+", choices=sorted(SERVERS), default=["uwsgi", "gunicorn"])
     options = parser.parse_args()
     photos = demo_cast.test_images()
     photo = photos / "obama2.jpg"
     cores = int(subprocess.run(["docker", "exec", options.host, "nproc"], capture_output=True, text=True,
                                check=True).stdout)
     limit = compute_limit(photo, cores)
-    site_nginx(options.inventory, LIFTED)
-    try:
-        load(options.url, photo, 2, 3)  # warm every worker
-        served = [load(options.url, photo, clients, options.seconds) for clients in options.clients]
-        memory = memory_under_load(options.url, options.host, photo, options.memory_seconds)
-    finally:
-        site_nginx(options.inventory, {})
     example = example_baseline(photo, photos / "obama.jpg", options.clients, options.seconds)
-    for row, base in zip(served, example):
-        row["efficiency"] = round(row["rps"] / limit["limit"], 2)
-        row["vs_web_service_example"] = round(row["rps"] / base["rps"], 2) if base["rps"] else None
+    servers = {}
+    try:
+        for name in options.servers:
+            unit, comm = SERVERS[name]["unit"], SERVERS[name]["comm"]
+            site(options.inventory, {**LIFTED, "face_rec_wsgi_server": name})
+            load(options.url, photo, 2, 3)  # warm every worker
+            served = [load(options.url, photo, clients, options.seconds) for clients in options.clients]
+            for row, base in zip(served, example):
+                row["efficiency"] = round(row["rps"] / limit["limit"], 2)
+                row["vs_web_service_example"] = round(row["rps"] / base["rps"], 2) if base["rps"] else None
+            servers[name] = {"through_nginx": served,
+                             "memory": memory_under_load(options.url, options.host, comm, photo, options.memory_seconds),
+                             "events": events_under_load(options.url, options.host, unit, photo)}
+    finally:
+        site(options.inventory, {"face_rec_wsgi_server": options.servers[0]})
     report = {"machine": f"{os.cpu_count()} cores here, {cores} on the host", "compute_limit": limit,
-              "through_nginx": served, "web_service_example": example, "memory": memory}
+              "servers": servers, "web_service_example": example}
     print(json.dumps(report, indent=1))
-    print(f"memory: {json.dumps({k: v for k, v in memory.items() if k != 'load'})}")
     print(f"compute limit: {limit['limit']} matches/s ({limit['cpu_ms_per_match']} ms of CPU per match, {cores} cores)")
-    for row, base in zip(served, example):
-        print(f"| {row['clients']} | {row['rps']} | {row['failed']} | {row['p50_s']} s | {row['p99_s']} s | {row['efficiency']} | "
-              f"{base['rps']} ({row['vs_web_service_example']}x) |")
+    for name, result in servers.items():
+        memory = result["memory"]
+        print(f"{name}: memory {json.dumps({k: v for k, v in memory.items() if k != 'load'})}")
+        print(f"{name}: events {json.dumps(result['events'])}")
+        for row, base in zip(result["through_nginx"], example):
+            print(f"| {name} | {row['clients']} | {row['rps']} | {row['failed']} | {row['p50_s']} s | {row['p99_s']} s | "
+                  f"{row['efficiency']} | {base['rps']} ({row['vs_web_service_example']}x) |")
 
 
 if __name__ == "__main__":
