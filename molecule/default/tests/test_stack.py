@@ -156,7 +156,7 @@ def test_a_client_sending_uploads_slowly_holds_two_match_slots_and_no_more(host,
             connection.close()
 
 
-def test_app_comes_back_after_a_reboot_without_ansible(host, base_url):
+def test_app_comes_back_after_a_reboot_without_ansible(host, base_url, server):
     name = host.backend.get_hostname()
     subprocess.run(["docker", "restart", name], check=True, capture_output=True)
     deadline = time.monotonic() + 120
