@@ -8,7 +8,7 @@ limit, side by side on the same host, measured in one run.
 Run it against the local test host from `make up` (only 127.0.0.1 or a test host this project
 started). For each server in turn it runs site.yml with face_rec_wsgi_server set to it and the
 per-client limits lifted with the nginx role's own variables (`-e nginx_match_rate_per_s=1000
-...`); at the end, site.yml again with the first server and the defaults.
+...`); at the end, site.yml again as the inventory has it.
 
 1. Compute limit: the app's match path (decode, detect, encode, search) on obama2.jpg in one
    plain process on this machine, matches per second per core, times the host's cores.
@@ -205,7 +205,7 @@ def main():
                              "memory": memory_under_load(options.url, options.host, comm, photo, options.memory_seconds),
                              "events": events_under_load(options.url, options.host, unit, photo)}
     finally:
-        site(options.inventory, {"face_rec_wsgi_server": options.servers[0]})
+        site(options.inventory, {})  # the inventory's own server and limits
     report = {"machine": f"{os.cpu_count()} cores here, {cores} on the host", "compute_limit": limit,
               "servers": servers, "web_service_example": example}
     print(json.dumps(report, indent=1))

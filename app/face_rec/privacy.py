@@ -16,3 +16,13 @@ def logged_path(path):
     """The request's path as the logs may hold it: '/casts/presidents/-' for a member's page."""
     found = _MEMBER_PATH.match(path)
     return found.group(1) + "-" if found else path
+
+
+# Anywhere in a line: a path spelled with dot segments (/x/../casts/...) or quoted inside a
+# server's own message ("Invalid HTTP request line: 'GET /casts/...'") still names the member.
+_MEMBER_PATH_ANYWHERE = re.compile(r"((?:casts|media|thumbs)/+[^/\s'\"?]+/+)[^\s'\"?]+", re.IGNORECASE)
+
+
+def scrubbed(text):
+    """A whole log line with every member's slug in it replaced by '-', wherever it appears."""
+    return _MEMBER_PATH_ANYWHERE.sub(r"\1-", text)

@@ -93,3 +93,17 @@ def test_a_match_nginx_gave_up_on_is_skipped(gunicorn, photos):
     fresh = head + b"X-Face-Rec-Passed-At: %.3f\r\nX-Face-Rec-Answer-Within-S: 8\r\n\r\n" % time.time()
     answer = http(sock, fresh, photo)
     assert b" 200 " in answer.split(b"\r\n", 1)[0] and b"obama" in answer, answer[:300]
+
+
+@pytest.mark.parametrize("request_line", [
+    b"GET /x/../casts/presidents/biden HTTP/1.0",       # dot segments: nginx passes them on as sent
+    b"GET //CASTS/Presidents/BIDEN HTTP/1.0",
+    b"GET /casts/presidents/biden/\xff HTTP/1.0",       # refused by Gunicorn itself, which logs the line
+])
+def test_other_spellings_of_a_members_path_are_not_logged(gunicorn, request_line):
+    sock, log = gunicorn
+    answer = http(sock, request_line + b"\r\nHost: face-rec\r\n\r\n")
+    status = int(answer.split(b" ", 2)[1]) if answer else 0
+    assert 0 < status < 500, answer[:200]
+    time.sleep(0.5)
+    assert "biden" not in log.read_text().lower()

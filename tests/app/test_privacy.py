@@ -2,7 +2,7 @@
 
 import pytest
 
-from face_rec.privacy import logged_path
+from face_rec.privacy import logged_path, scrubbed
 
 
 @pytest.mark.parametrize(("path", "logged"), [
@@ -19,3 +19,15 @@ from face_rec.privacy import logged_path
 ])
 def test_logged_path(path, logged):
     assert logged_path(path) == logged
+
+
+@pytest.mark.parametrize(("line", "logged"), [
+    ("GET /x/../casts/presidents/biden 404", "GET /x/../casts/presidents/- 404"),
+    ("Invalid HTTP request line: 'GET /casts/presidents/biden/\\xff HTTP/1.0'",
+     "Invalid HTTP request line: 'GET /casts/presidents/- HTTP/1.0'"),
+    ("Error handling request GET /media/presidents/biden/biden.jpg", "Error handling request GET /media/presidents/-"),
+    ("GET /casts/presidents 200", "GET /casts/presidents 200"),
+    ("GET /api/v1/casts/presidents 200", "GET /api/v1/casts/presidents 200"),
+])
+def test_scrubbed_lines_name_no_member(line, logged):
+    assert scrubbed(line) == logged
