@@ -6,6 +6,8 @@ referer or other header. Gunicorn's own lines ("Error handling request <uri>", "
 from ip=...: Invalid HTTP request line: '<the line>'") are scrubbed whole once formatted: nginx
 hands Gunicorn the request line as the client sent it, dot segments and bytes it refuses included."""
 
+import logging
+
 from gunicorn.glogging import Logger
 
 from face_rec import privacy
@@ -14,40 +16,22 @@ from face_rec import privacy
 _KEPT_ATOMS = ("m", "s", "B", "b", "M", "D", "T", "L", "H", "p")
 
 
-def _scrubbed(msg, args):
-    text = str(msg)
-    if args:
-        try:
-            text = text % args
-        except (TypeError, ValueError):
-            text = " ".join([text, *map(str, args)])
-    return privacy.scrubbed(text)
+class _NoMemberPaths(logging.Filter):
+    """Every record of Gunicorn's error log, whatever its level, scrubbed once formatted."""
+
+    def filter(self, record):
+        record.msg, record.args = privacy.scrubbed(record.getMessage()), ()
+        return True
 
 
 class PathPrivateLogger(Logger):
+    def setup(self, cfg):
+        super().setup(cfg)  # again on each SIGHUP: the filter is added once
+        if not any(isinstance(found, _NoMemberPaths) for found in self.error_log.filters):
+            self.error_log.addFilter(_NoMemberPaths())
+
     def atoms(self, resp, req, environ, request_time):
         every = super().atoms(resp, req, environ, request_time)
         atoms = {name: every[name] for name in _KEPT_ATOMS}
         atoms["U"] = privacy.scrubbed(privacy.logged_path(environ.get("PATH_INFO") or "/"))
         return atoms
-
-    def critical(self, msg, *args, **kwargs):
-        super().critical(_scrubbed(msg, args), **kwargs)
-
-    def error(self, msg, *args, **kwargs):
-        super().error(_scrubbed(msg, args), **kwargs)
-
-    def warning(self, msg, *args, **kwargs):
-        super().warning(_scrubbed(msg, args), **kwargs)
-
-    def info(self, msg, *args, **kwargs):
-        super().info(_scrubbed(msg, args), **kwargs)
-
-    def debug(self, msg, *args, **kwargs):
-        super().debug(_scrubbed(msg, args), **kwargs)
-
-    def exception(self, msg, *args, **kwargs):
-        super().exception(_scrubbed(msg, args), **kwargs)
-
-    def log(self, lvl, msg, *args, **kwargs):
-        super().log(lvl, _scrubbed(msg, args), **kwargs)
